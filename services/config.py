@@ -1,0 +1,147 @@
+"""Settings read once from BEACON_* environment variables, with safe defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+class ConfigError(ValueError):
+    """A BEACON_* variable holds a value Beacon cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one Beacon process."""
+
+    data_dir: Path
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8050
+    secret_key: str = field(default="", repr=False)
+    admin_password: str | None = field(default=None, repr=False)
+    simulator: bool = True
+    tz: str = "UTC"
+    secure_cookies: bool = False
+    ratelimit_storage: str = "memory://"
+    login_rate_limit: str = "5 per minute;20 per hour"
+    sim_sites_per_region: int = 6
+    sim_backfill_days: int = 14
+    sim_speed: float = 1.0
+    stale_after_minutes: int = 45
+    workers: int = 4
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced; tests and the CLI use this."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, embedded: bool = False) -> Settings:
+    """Build Settings from the environment; `embedded` turns the simulator on by default."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("BEACON_DATA_DIR", "./instance")).expanduser().resolve()
+    database_url = env.get("BEACON_DATABASE_URL") or f"sqlite:///{data_dir / 'beacon.db'}"
+    tz = env.get("BEACON_TZ", "UTC")
+    _check_zone(tz)
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        host=env.get("BEACON_HOST", "127.0.0.1"),
+        port=_int(env, "BEACON_PORT", 8050, minimum=1, maximum=65535),
+        secret_key=env.get("BEACON_SECRET_KEY", ""),
+        admin_password=env.get("BEACON_ADMIN_PASSWORD") or None,
+        simulator=_bool(env, "BEACON_SIMULATOR", default=embedded),
+        tz=tz,
+        secure_cookies=_bool(env, "BEACON_SECURE_COOKIES", default=False),
+        ratelimit_storage=env.get("BEACON_RATELIMIT_STORAGE", "memory://"),
+        login_rate_limit=env.get("BEACON_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+        sim_sites_per_region=_int(env, "BEACON_SIM_SITES_PER_REGION", 6, minimum=1),
+        sim_backfill_days=_int(env, "BEACON_SIM_BACKFILL_DAYS", 14, minimum=0, maximum=400),
+        sim_speed=_float(env, "BEACON_SIM_SPEED", 1.0, minimum=0.01),
+        stale_after_minutes=_int(env, "BEACON_STALE_AFTER_MINUTES", 45, minimum=1),
+        workers=_int(env, "BEACON_WORKERS", 4, minimum=1, maximum=64),
+        log_level=env.get("BEACON_LOG_LEVEL", "INFO").upper(),
+    )
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Return settings with a secret key: the configured one, or one kept in the data dir."""
+    if settings.secret_key:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.data_dir / SECRET_KEY_FILE
+    if not key_file.exists():
+        # Created with 0600 before the key is written so it is never world-readable.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return settings.with_overrides(secret_key=key_file.read_text().strip())
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ConfigError(f"{name}={value} is outside {minimum}..{maximum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name}={value} is below {minimum}")
+    return value
+
+
+def _check_zone(tz: str) -> None:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"BEACON_TZ={tz!r} is not an IANA time zone") from exc
