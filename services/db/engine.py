@@ -36,8 +36,8 @@ class Database:
             yield session
             if write:
                 session.commit()
-            else:
-                session.rollback()
+            # A read session just closes: closing (unlike rollback) keeps loaded objects
+            # usable after the block, and ends the transaction all the same.
         except BaseException:
             session.rollback()
             raise

@@ -1,0 +1,1 @@
+"""Reusable UI: functions that take data and return components or figures (no I/O)."""

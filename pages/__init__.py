@@ -1,0 +1,1 @@
+"""Beacon's pages: one module per page, registered with dash.register_page."""

@@ -1,0 +1,123 @@
+"""The app shell: serves the frame for the signed-in principal and keeps it live."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, clientside_callback, html
+
+from components.format import age
+from components.shell import (
+    SHELL,
+    SHELL_CLOCK,
+    SHELL_CLOCK_TICK,
+    SHELL_CONFIG,
+    SHELL_FRESHNESS,
+    SHELL_NAV,
+    SHELL_REFRESH,
+    SHELL_STALE_BANNER,
+    NavItem,
+    ShellUser,
+    app_shell,
+    freshness_pill,
+)
+from services.auth import ALL_ROLES
+from services.ingest.health import source_freshness, stale_sources
+from services.web.authz import allow, page_allows
+from services.web.context import beacon
+from services.web.principal import current_principal
+
+
+def serve_layout() -> html.Div:
+    """The shell for whoever asks: navigation lists only the pages their role may open."""
+    ctx = beacon()
+    principal = current_principal()
+    if principal is None:  # the guard refuses anonymous layout requests; belt and braces
+        return html.Div("Sign in first.", className="page-message")
+    nav = [
+        NavItem(name=page.name, path=page.path)
+        for page in ctx.pages
+        if page.path_template is None
+        and page.module.split(".")[-1] != "not_found_404"
+        and page_allows(page, role=principal.role, kiosk=principal.is_kiosk)
+    ]
+    user = ShellUser(
+        display_name=principal.display_name, role=principal.role, kiosk=principal.is_kiosk
+    )
+    return app_shell(user=user, nav=nav, tz_name=ctx.settings.tz)
+
+
+@dash.callback(
+    Output(SHELL_FRESHNESS, "children"),
+    Output(SHELL_FRESHNESS, "className"),
+    Output(SHELL_STALE_BANNER, "children"),
+    Output(SHELL_STALE_BANNER, "className"),
+    Input(SHELL_REFRESH, "n_intervals"),
+)
+@allow(ALL_ROLES, kiosk=True)
+def refresh_freshness(_n: int | None) -> tuple[str, str, str, str]:
+    """Freshness pill and stale banner, from the sources' newest deliveries."""
+    with beacon().db.session() as session:
+        freshness = [f for f in source_freshness(session) if f.status != "disabled"]
+    stale = stale_sources(freshness)
+    received = [f.last_received_at for f in freshness if f.last_received_at is not None]
+    newest = max(received) if received else None
+    text, css = freshness_pill(stale_sources=stale, newest_age=age(newest), has_data=bool(newest))
+    if not stale:
+        return text, css, "", "stale-banner hidden"
+    details = "; ".join(
+        f"{f.name} silent for {age(f.last_received_at)}" for f in freshness if f.status == "stale"
+    )
+    banner = f"Stale data — what you see may be out of date: {details}."
+    return text, css, banner, "stale-banner"
+
+
+# The clock runs in the browser: no request per second, and it keeps ticking if the server
+# is briefly unreachable.
+clientside_callback(
+    """
+    function(_n, config) {
+        const tz = (config && config.tz) || "UTC";
+        const fmt = new Intl.DateTimeFormat("en-GB", {
+            timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit",
+            hour12: false,
+        });
+        return fmt.format(new Date());
+    }
+    """,
+    Output(SHELL_CLOCK, "children"),
+    Input(SHELL_CLOCK_TICK, "n_intervals"),
+    Input(SHELL_CONFIG, "data"),
+)
+
+# `?kiosk=1` (or `?theme=wall`) turns any screen into the dark wall theme without chrome.
+clientside_callback(
+    """
+    function(search, config) {
+        const params = new URLSearchParams(search || "");
+        const wall = (config && config.kiosk) || params.get("kiosk") === "1"
+            || params.get("theme") === "wall";
+        return wall ? "shell theme-wall kiosk" : "shell theme-desk";
+    }
+    """,
+    Output(SHELL, "className"),
+    Input("_pages_location", "search"),
+    Input(SHELL_CONFIG, "data"),
+)
+
+# Highlight the navigation entry of the current page.
+clientside_callback(
+    """
+    function(pathname) {
+        const links = document.querySelectorAll("#shell-nav a.nav-link");
+        links.forEach(function(link) {
+            const href = link.getAttribute("href");
+            const active = href === "/" ? pathname === "/" :
+                (pathname || "").startsWith(href);
+            link.classList.toggle("active", active);
+        });
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output(SHELL_NAV, "title"),
+    Input("_pages_location", "pathname"),
+)

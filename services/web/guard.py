@@ -1,0 +1,131 @@
+"""The request guard: every route is authorised here before it runs (fail closed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from services import audit
+from services.web.authz import CallbackPolicy, page_allows
+from services.web.context import beacon
+from services.web.principal import Principal, current_principal
+from services.web.responses import html_error, json_error
+
+log = logging.getLogger(__name__)
+
+PUBLIC_EXACT = frozenset({"/login", "/healthz", "/readyz", "/favicon.ico", "/_favicon.ico"})
+PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/kiosk/")
+CALLBACK_PATH = "/_dash-update-component"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Bearer-token clients (and VES senders) speak to these; the API checks its own scopes.
+TOKEN_PREFIXES = ("/api/", "/eventListener/")
+
+
+def install(server: Flask) -> None:
+    """Register the guard and the response headers on the Flask server."""
+    server.before_request(guard_request)
+    server.after_request(add_security_headers)
+
+
+def guard_request() -> BaseResponse | None:
+    """Refuse the request unless the route is public or the principal may use it."""
+    path = request.path
+    if request.method in UNSAFE_METHODS and not _same_origin():
+        return json_error(403, "cross_origin", "cross-site requests are refused")
+    if _is_public(path):
+        return None
+    principal = current_principal()
+    if path.startswith(TOKEN_PREFIXES):
+        if principal is None:
+            return json_error(401, "unauthorized", "send an API token: Authorization: Bearer …")
+        return None
+    if principal is None:
+        if path.startswith("/_"):
+            return json_error(401, "unauthorized", "sign in first")
+        target = request.full_path if request.query_string else path
+        return redirect(f"/login?next={target}", code=303)
+    if principal.kind == "api":
+        # API tokens are for the REST API, not for the browser application.
+        return json_error(403, "forbidden", "API tokens cannot open the web console")
+    if path == CALLBACK_PATH:
+        return _guard_callback(principal)
+    if path.startswith("/_"):
+        return None  # layout, dependencies, reload hash: structure only, no data
+    return _guard_page(principal, path)
+
+
+def add_security_headers(response: Response) -> Response:
+    """Headers every response carries; dynamic data is never cached."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path == CALLBACK_PATH or request.path.startswith(TOKEN_PREFIXES):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _guard_callback(principal: Principal) -> BaseResponse | None:
+    body = request.get_json(silent=True)
+    output = body.get("output") if isinstance(body, dict) else None
+    if not isinstance(output, str):
+        return json_error(400, "bad_callback", "callback request without an output")
+    policy = beacon().callback_policy(output)
+    if policy is None:
+        return json_error(404, "unknown_callback", "no such callback")
+    if _callback_allowed(policy, principal):
+        return None
+    if policy.mutates:
+        # A refused state change is worth knowing about: it is a crafted request or a bug.
+        with beacon().db.session(write=True) as session:
+            audit.record(
+                session,
+                actor=principal.actor(),
+                action="access.denied",
+                object_type="callback",
+                object_id=policy.name or output[:100],
+                after={"output": output[:300]},
+            )
+    return json_error(403, "forbidden", f"role {principal.role} may not do this")
+
+
+def _callback_allowed(policy: CallbackPolicy, principal: Principal) -> bool:
+    if principal.is_kiosk:
+        return policy.kiosk and not policy.mutates
+    return principal.role in policy.roles
+
+
+def _guard_page(principal: Principal, path: str) -> BaseResponse | None:
+    for page in beacon().pages:
+        if page.matches(path):
+            if page_allows(page, role=principal.role, kiosk=principal.is_kiosk):
+                return None
+            return html_error(
+                403,
+                "Not available to your role",
+                f"{page.name} is not open to the {principal.role} role.",
+            )
+    return None  # unknown paths get the app shell, whose router shows "not found"
+
+
+def _is_public(path: str) -> bool:
+    return path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES)
+
+
+def _same_origin() -> bool:
+    """False when a browser says the request came from another site."""
+    origin = request.headers.get("Origin")
+    if origin:
+        if origin == "null":
+            return False
+        return urlsplit(origin).netloc == request.host
+    site = request.headers.get("Sec-Fetch-Site")
+    return site in (None, "same-origin", "none")
+
+
+def parse_callback_body(raw: bytes) -> dict[str, object]:
+    """Decode a callback request body (used by tests that craft requests)."""
+    return json.loads(raw or b"{}")
