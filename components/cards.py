@@ -26,6 +26,7 @@ def section(
     subtitle: Any = None,
     actions: Any = None,
     id_: str | None = None,
+    class_name: str = "",
 ) -> html.Section:
     """A titled card; `actions` sit at the right of the title row."""
     header = [html.H2(title)]
@@ -40,7 +41,7 @@ def section(
             html.Div(head_children, className="section-head"),
             html.Div(body, className="section-body"),
         ],
-        className="card",
+        className=f"card {class_name}".strip(),
         **props,
     )
 

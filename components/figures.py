@@ -55,34 +55,19 @@ def region_trend(
     return base_layout(fig, height=height, y_title=unit)
 
 
-def ingest_bars(frame: pd.DataFrame, *, height: int = 260) -> go.Figure:
-    """Records accepted per hour, stacked by source; quarantined ones overlaid in red."""
+def period_volume_lines(frame: pd.DataFrame, *, height: int = 300) -> go.Figure:
+    """Records accepted per data period, one line per source; dips are missing data."""
     fig = go.Figure()
     for i, (source, part) in enumerate(frame.groupby("source", sort=True)):
         fig.add_trace(
-            go.Bar(
-                x=part["hour"],
+            go.Scatter(
+                x=part["period_end"],
                 y=part["accepted"],
                 name=str(source),
-                marker_color=PALETTE[i % len(PALETTE)],
-                hovertemplate="%{y:,} accepted<extra>" + str(source) + "</extra>",
+                mode="lines",
+                line={"width": 2, "color": PALETTE[i % len(PALETTE)], "shape": "hv"},
+                hovertemplate="%{y:,} records<extra>" + str(source) + "</extra>",
             )
         )
-    quarantined = frame.groupby("hour", as_index=False)["quarantined"].sum()
-    if quarantined["quarantined"].sum() > 0:
-        fig.add_trace(
-            go.Scatter(
-                x=quarantined["hour"],
-                y=quarantined["quarantined"],
-                name="quarantined",
-                mode="lines+markers",
-                line={"color": "#ff5f5f", "width": 2},
-                yaxis="y2",
-                hovertemplate="%{y:,} quarantined<extra></extra>",
-            )
-        )
-        fig.update_layout(
-            yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": "quarantined"}
-        )
-    fig.update_layout(barmode="stack")
-    return base_layout(fig, height=height, y_title="records")
+    fig.update_yaxes(rangemode="tozero")
+    return base_layout(fig, height=height, y_title="records per period")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import dash
@@ -86,5 +87,7 @@ def _callback_policies(app: Dash) -> dict[str, CallbackPolicy]:
         policy = policy_of(spec["callback"])
         if policy is None:
             raise AccessPolicyMissing(f"callback for {output} has no @allow(...) policy")
-        policies[output] = policy
+        policies[output] = replace(
+            policy, inputs=len(spec.get("inputs", [])), states=len(spec.get("state", []))
+        )
     return policies

@@ -8,7 +8,7 @@ import dash
 from dash import Input, Output, dcc, html
 
 from components.cards import empty_state, section, stat_tile, status_pill, tile_row
-from components.figures import ingest_bars, region_trend
+from components.figures import period_volume_lines, region_trend
 from components.format import age, count, local_time
 from components.grid import data_grid
 from services import inventory
@@ -88,11 +88,11 @@ def layout(**_query: str) -> html.Div:
                 children=[
                     section("Inventory by region", html.Div(id=REGIONS)),
                     section(
-                        "Ingest volume",
+                        "Data completeness",
                         dcc.Graph(
                             id=INGEST_CHART, config={"displaylogo": False}, className="chart"
                         ),
-                        subtitle="records accepted per hour by source, last 24 h",
+                        subtitle="records stored per 15-minute period by source, last 24 h",
                     ),
                 ],
             ),
@@ -100,6 +100,7 @@ def layout(**_query: str) -> html.Div:
                 "Elements",
                 data_grid(ELEMENTS, columns=ELEMENT_COLUMNS, row_id="dn", height="520px"),
                 subtitle="every managed element; filter any column",
+                class_name="desk-only",
                 actions=dcc.Input(
                     id=ELEMENTS_FILTER,
                     type="search",
@@ -130,7 +131,7 @@ def refresh_overview(_n: int | None) -> tuple:
         freshness = source_freshness(session)
         regions = inventory.region_table(session)
         trend = inventory.kpi_trend_by_region(session, kpi=LOAD_KPI)
-        volume = inventory.ingest_volume(session)
+        volume = inventory.period_volume(session)
         kpi = session.query(Kpi).filter(Kpi.name == LOAD_KPI).one_or_none()
     threshold = kpi.capacity_threshold if kpi else None
     return (
@@ -138,7 +139,7 @@ def refresh_overview(_n: int | None) -> tuple:
         _sources_table(freshness, zone),
         _regions_table(regions),
         region_trend(trend, unit="%", threshold=threshold),
-        ingest_bars(volume),
+        period_volume_lines(volume),
     )
 
 

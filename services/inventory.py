@@ -9,7 +9,15 @@ import pandas as pd
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from services.db.models import Element, IngestBatch, Kpi, Measurement, Source, utcnow
+from services.db.models import (
+    Element,
+    IngestBatch,
+    Kpi,
+    Measurement,
+    PeriodCount,
+    Source,
+    utcnow,
+)
 
 ELEMENT_COLUMNS = (
     "id",
@@ -133,29 +141,21 @@ def kpi_trend_by_region(
     return frame.groupby(["region", "hour"], as_index=False)["value"].mean()
 
 
-def ingest_volume(
+def period_volume(
     session: Session, *, hours: int = 24, now: datetime | None = None
 ) -> pd.DataFrame:
-    """Records received, accepted and quarantined per source and hour (from batch counts)."""
+    """Records accepted per source and data period over the last `hours` (event time).
+
+    Read from the per-period counters the pipeline keeps, so it costs the same at any
+    network size; a dip below a source's usual level is missing data.
+    """
     now = now or utcnow()
-    since = now - timedelta(hours=hours)
     rows = session.execute(
-        select(
-            Source.name,
-            IngestBatch.received_at,
-            IngestBatch.received,
-            IngestBatch.accepted,
-            IngestBatch.quarantined,
-        )
-        .join(Source, Source.id == IngestBatch.source_id)
-        .where(IngestBatch.received_at >= since)
+        select(Source.name, PeriodCount.period_end, PeriodCount.accepted, PeriodCount.late)
+        .join(Source, Source.id == PeriodCount.source_id)
+        .where(PeriodCount.period_end >= now - timedelta(hours=hours))
+        .order_by(PeriodCount.period_end)
     ).all()
-    frame = pd.DataFrame(
-        rows, columns=["source", "received_at", "received", "accepted", "quarantined"]
-    )
-    if frame.empty:
-        return pd.DataFrame(columns=["source", "hour", "received", "accepted", "quarantined"])
-    frame["hour"] = pd.to_datetime(frame["received_at"], utc=True).dt.floor("h")
-    return frame.groupby(["source", "hour"], as_index=False)[
-        ["received", "accepted", "quarantined"]
-    ].sum()
+    frame = pd.DataFrame(rows, columns=["source", "period_end", "accepted", "late"])
+    frame["period_end"] = pd.to_datetime(frame["period_end"], utc=True)
+    return frame

@@ -20,9 +20,20 @@ import pandas as pd
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from services import audit
+from services.audit import Actor
 from services.db import Database
 from services.db.bulk import format_times, insert_frame
-from services.db.models import IngestBatch, Kpi, Measurement, QuarantinedRecord, Source, utcnow
+from services.db.models import (
+    IngestBatch,
+    Kpi,
+    Measurement,
+    PeriodCount,
+    QuarantinedRecord,
+    Source,
+    utcnow,
+)
+from services.db.upsert import add_counts
 from services.ingest.elements import resolve_elements
 
 KEY = ["element_id", "kpi_id", "period_end"]
@@ -213,6 +224,8 @@ def _process(
     else:
         period_min = period_max = None
 
+    if summary.corrections:
+        _audit_corrections(session, frame, source_name=source_name, batch_id=batch_id)
     source.last_received_at = received_at
     source.status = "ok"
     batch = session.get(IngestBatch, batch_id)
@@ -228,6 +241,32 @@ def _process(
     batch.period_min = None if period_min is None else period_min.to_pydatetime()
     batch.period_max = None if period_max is None else period_max.to_pydatetime()
     return summary
+
+
+def _audit_corrections(
+    session: Session, frame: pd.DataFrame, *, source_name: str, batch_id: int
+) -> None:
+    """One audit event per batch that replaced stored values (with a few examples)."""
+    corrected = frame[frame["status"] == "correction"]
+    examples = [
+        {
+            "dn": row.dn,
+            "kpi": row.kpi,
+            "period_end": row.period_end.isoformat(),
+            "old": None if pd.isna(row.existing_value) else float(row.existing_value),
+            "new": float(row.value),
+            "revision": int(row.revision),
+        }
+        for row in corrected.head(5).itertuples(index=False)
+    ]
+    audit.record(
+        session,
+        actor=Actor(name=f"source:{source_name}", kind="system"),
+        action="ingest.correction",
+        object_type="ingest_batch",
+        object_id=batch_id,
+        after={"corrections": len(corrected), "examples": examples},
+    )
 
 
 def _validate(
@@ -384,6 +423,26 @@ def _write_measurements(
     rows["period_end"] = pd.to_datetime(rows["period_end"], utc=True)
     rows["received_at"] = pd.Timestamp(received_at)
     insert_frame(session, Measurement.__table__, rows)
+    per_period = rows.groupby("period_end", as_index=False).agg(
+        accepted=("value", "size"), late=("late", "sum")
+    )
+    add_counts(
+        session,
+        PeriodCount.__table__,
+        [
+            {
+                "source_id": source_id,
+                "period_end": row.period_end.to_pydatetime(),
+                "accepted": int(row.accepted),
+                "late": int(row.late),
+                "updated_at": received_at,
+            }
+            for row in per_period.itertuples(index=False)
+        ],
+        keys=("source_id", "period_end"),
+        counters=("accepted", "late"),
+        touch={"updated_at": received_at},
+    )
 
 
 def _quarantine(

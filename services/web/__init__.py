@@ -82,6 +82,13 @@ def _register_error_handlers(server: Flask) -> None:
             )
         return json_error(429, "rate_limited", "too many requests; slow down")
 
+    @server.errorhandler(500)
+    def _server_error(_error):  # type: ignore[no-untyped-def]
+        # Never a traceback or an HTML page to a client that expects JSON.
+        if request.path.startswith(("/_dash", "/api/")):
+            return json_error(500, "internal_error", "the server failed; the error is logged")
+        return html_error(500, "Something failed", "The error is logged. Try again shortly.")
+
     @server.errorhandler(413)
     def _too_large(_error):  # type: ignore[no-untyped-def]
         return json_error(413, "payload_too_large", "request body is larger than allowed")

@@ -21,6 +21,9 @@ class CallbackPolicy:
     mutates: bool = False
     kiosk: bool = False
     name: str = ""
+    # How many inputs and states Dash declared, so malformed requests get a 400 up front.
+    inputs: int | None = None
+    states: int | None = None
 
 
 @dataclass(frozen=True)

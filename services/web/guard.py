@@ -77,7 +77,7 @@ def _guard_callback(principal: Principal) -> BaseResponse | None:
     if policy is None:
         return json_error(404, "unknown_callback", "no such callback")
     if _callback_allowed(policy, principal):
-        return None
+        return _check_shape(body, policy)
     if policy.mutates:
         # A refused state change is worth knowing about: it is a crafted request or a bug.
         with beacon().db.session(write=True) as session:
@@ -90,6 +90,25 @@ def _guard_callback(principal: Principal) -> BaseResponse | None:
                 after={"output": output[:300]},
             )
     return json_error(403, "forbidden", f"role {principal.role} may not do this")
+
+
+def _check_shape(body: dict, policy: CallbackPolicy) -> BaseResponse | None:
+    """Refuse callback bodies that do not match the callback's declared outputs and inputs."""
+    output = body["output"]
+    outputs = body.get("outputs")
+    if output.startswith(".."):
+        wanted = len(output.strip(".").split("..."))
+        if not isinstance(outputs, list) or len(outputs) != wanted:
+            return json_error(400, "bad_callback", f"callback expects {wanted} outputs")
+    elif not isinstance(outputs, dict):
+        return json_error(400, "bad_callback", "callback expects one output")
+    for key, expected in (("inputs", policy.inputs), ("state", policy.states)):
+        given = body.get(key, [])
+        if not isinstance(given, list) or (expected is not None and len(given) != expected):
+            return json_error(
+                400, "bad_callback", f"callback expects {expected} {key}, got a different shape"
+            )
+    return None
 
 
 def _callback_allowed(policy: CallbackPolicy, principal: Principal) -> bool:

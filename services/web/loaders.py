@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import request
+from sqlalchemy import update
 
 from services import auth
-from services.db.models import KioskToken, User, utcnow
+from services.db.models import ApiToken, KioskToken, User, utcnow
 from services.web.context import beacon
 from services.web.principal import Principal, api_principal, kiosk_principal, user_principal
 
@@ -50,16 +51,24 @@ def load_principal_from_request(_request: object) -> Principal | None:
     secret = _presented_token()
     if not secret:
         return None
-    with beacon().db.session(write=True) as session:
+    db = beacon().db
+    with db.session() as session:
         token = auth.resolve_api_token(session, plaintext=secret)
         if token is None:
             return None
-        now = utcnow()
-        if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
-            token.last_used_at = now
-        return api_principal(
+        principal = api_principal(
             token_id=token.id, name=token.name, role=token.role, scopes=list(token.scopes)
         )
+        stale = token.last_used_at is None or utcnow() - token.last_used_at > _TOUCH_EVERY
+    if stale:
+        # Writes only every few minutes per token: a read path must not queue behind writers.
+        with db.session(write=True) as session:
+            session.execute(
+                update(ApiToken)
+                .where(ApiToken.id == principal.token_id)
+                .values(last_used_at=utcnow())
+            )
+    return principal
 
 
 def _presented_token() -> str | None:

@@ -11,6 +11,7 @@ import pytest
 from api_support import assert_error, beacon_settings, bearer
 from flask import Flask
 from sqlalchemy.engine import make_url
+from testkit import skip_or_fail_without_postgres
 
 from app import create_app
 from services import audit, auth
@@ -25,6 +26,7 @@ SERVER_URL = os.environ.get(
 
 def _own_database() -> str:
     """A database of this test run only (per xdist worker), emptied to a fresh schema."""
+    skip_or_fail_without_postgres()
     url = make_url(SERVER_URL)
     name = f"beacon_api_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     libpq = url.set(drivername="postgresql")
@@ -34,8 +36,8 @@ def _own_database() -> str:
             autocommit=True,
             connect_timeout=3,
         )
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    except psycopg.OperationalError as exc:  # went away since the check above
+        pytest.fail(f"PostgreSQL not reachable: {exc}")
     with admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:

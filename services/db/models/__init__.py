@@ -3,7 +3,15 @@
 from .analytics import Anomaly, AnomalyFeedback, CapacityRisk, Forecast, ForecastPoint
 from .base import Base, utcnow
 from .incidents import Incident, IncidentChangeWindow, IncidentEvent, IncidentRole, Notification
-from .ingest import Alarm, DataGap, DataHealthEvent, IngestBatch, QuarantinedRecord, Source
+from .ingest import (
+    Alarm,
+    DataGap,
+    DataHealthEvent,
+    IngestBatch,
+    PeriodCount,
+    QuarantinedRecord,
+    Source,
+)
 from .network import CounterMapping, Element, Kpi, Measurement
 from .oncall import (
     EscalationPolicy,
@@ -62,6 +70,7 @@ __all__ = [
     "Notification",
     "OncallOverride",
     "Ownership",
+    "PeriodCount",
     "Person",
     "QuarantinedRecord",
     "Recommendation",

@@ -60,6 +60,20 @@ class IngestBatch(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class PeriodCount(Base):
+    """Records accepted per source and data period: completeness at a glance, at any scale."""
+
+    __tablename__ = "period_counts"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    period_end: Mapped[datetime] = mapped_column(primary_key=True)
+    accepted: Mapped[int] = mapped_column(default=0)
+    late: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class QuarantinedRecord(Base):
     """A record Beacon refused, kept verbatim with a machine reason and a human sentence."""
 

@@ -535,6 +535,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_people")),
     )
     op.create_table(
+        "period_counts",
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("period_end", services.db.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("accepted", sa.Integer(), nullable=False),
+        sa.Column("late", sa.Integer(), nullable=False),
+        sa.Column("updated_at", services.db.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["source_id"],
+            ["sources.id"],
+            name=op.f("fk_period_counts_source_id_sources"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("source_id", "period_end", name=op.f("pk_period_counts")),
+    )
+    op.create_table(
         "rotations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("team_id", sa.Integer(), nullable=False),
@@ -1532,6 +1547,7 @@ def downgrade() -> None:
     op.drop_table("user_views")
     op.drop_table("use_cases")
     op.drop_table("rotations")
+    op.drop_table("period_counts")
     op.drop_table("people")
     with op.batch_alter_table("ingest_batches", schema=None) as batch_op:
         batch_op.drop_index("ix_ingest_batches_source_received")

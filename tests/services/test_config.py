@@ -1,0 +1,70 @@
+"""Settings from BEACON_* variables: defaults, validation, and the kept secret key."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from services.config import ConfigError, ensure_secret_key, load_settings
+
+
+def test_defaults_are_safe(tmp_path: Path) -> None:
+    settings = load_settings({"BEACON_DATA_DIR": str(tmp_path)})
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8050
+    assert settings.database_url == f"sqlite:///{tmp_path / 'beacon.db'}"
+    assert settings.simulator is False  # only embedded mode turns it on by default
+    assert load_settings({"BEACON_DATA_DIR": str(tmp_path)}, embedded=True).simulator is True
+    assert settings.tz == "UTC"
+    assert settings.secure_cookies is False
+
+
+def test_explicit_values_win(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "BEACON_DATA_DIR": str(tmp_path),
+            "BEACON_DATABASE_URL": "postgresql+psycopg://u@db/beacon",
+            "BEACON_PORT": "9000",
+            "BEACON_SIMULATOR": "off",
+            "BEACON_TZ": "Europe/Berlin",
+        },
+        embedded=True,
+    )
+    assert settings.database_url.startswith("postgresql")
+    assert not settings.is_sqlite
+    assert settings.port == 9000
+    assert settings.simulator is False
+    assert settings.zone.key == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BEACON_PORT", "http"),
+        ("BEACON_PORT", "70000"),
+        ("BEACON_SIMULATOR", "maybe"),
+        ("BEACON_TZ", "Mars/Olympus"),
+        ("BEACON_SIM_SPEED", "-1"),
+    ],
+)
+def test_bad_values_are_named(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({"BEACON_DATA_DIR": str(tmp_path), name: value})
+
+
+def test_secret_key_is_generated_once_and_private(tmp_path: Path) -> None:
+    settings = load_settings({"BEACON_DATA_DIR": str(tmp_path)})
+    first = ensure_secret_key(settings).secret_key
+    second = ensure_secret_key(settings).secret_key
+    assert first == second
+    assert len(first) >= 32
+    mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_configured_secret_key_is_used(tmp_path: Path) -> None:
+    settings = load_settings({"BEACON_DATA_DIR": str(tmp_path), "BEACON_SECRET_KEY": "k" * 40})
+    assert ensure_secret_key(settings).secret_key == "k" * 40
+    assert not (tmp_path / "secret_key").exists()
