@@ -14,6 +14,15 @@ def local_time(moment: datetime | None, zone: ZoneInfo, *, seconds: bool = False
     return moment.astimezone(zone).strftime(pattern)
 
 
+def short_time(moment: datetime | None, zone: ZoneInfo, *, now: datetime | None = None) -> str:
+    """`14:05` for today (in the NOC's zone), `Nov 24 14:05` otherwise."""
+    if moment is None:
+        return "—"
+    local = moment.astimezone(zone)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    return local.strftime("%H:%M" if local.date() == today else "%b %d %H:%M")
+
+
 def age(moment: datetime | None, *, now: datetime | None = None) -> str:
     """How long ago, in the largest sensible unit: `just now`, `7 min`, `3 h 10 min`, `2 d`."""
     if moment is None:

@@ -11,6 +11,7 @@ from flask import request
 
 from components.cards import notice, section
 from components.format import local_time
+from components.forms import field
 from components.grid import data_grid
 from services import auth
 from services.auth import ADMIN_ROLES, ROLE_DESCRIPTIONS, ROLE_SCOPES, Role, Scope
@@ -114,13 +115,13 @@ def _users_section() -> html.Section:
     create = html.Div(
         className="form-grid",
         children=[
-            _field("Username", dcc.Input(id=NEW_USERNAME, className="input", maxLength=64)),
-            _field("Name", dcc.Input(id=NEW_DISPLAY, className="input", maxLength=200)),
-            _field(
+            field("Username", dcc.Input(id=NEW_USERNAME, className="input", maxLength=64)),
+            field("Name", dcc.Input(id=NEW_DISPLAY, className="input", maxLength=200)),
+            field(
                 "Role",
                 dcc.Dropdown(id=NEW_ROLE, options=ROLE_OPTIONS, value="viewer", clearable=False),
             ),
-            _field(
+            field(
                 "Initial password",
                 dcc.Input(id=NEW_PASSWORD, type="password", className="input", maxLength=256),
             ),
@@ -130,13 +131,13 @@ def _users_section() -> html.Section:
     selected = html.Div(
         className="form-grid",
         children=[
-            _field(
+            field(
                 "Role of selected user",
                 dcc.Dropdown(id=USER_ROLE, options=ROLE_OPTIONS, clearable=False),
             ),
             html.Button("Change role", id=APPLY_ROLE, className="btn btn-quiet"),
             html.Button("Disable / enable", id=TOGGLE_ACTIVE, className="btn btn-quiet"),
-            _field(
+            field(
                 "New password",
                 dcc.Input(id=RESET_PASSWORD, type="password", className="input", maxLength=256),
             ),
@@ -188,7 +189,7 @@ def _kiosk_section() -> html.Section:
                     className="form-grid",
                     style={"marginTop": "12px"},
                     children=[
-                        _field(
+                        field(
                             "Screen name",
                             dcc.Input(
                                 id=KIOSK_NAME,
@@ -229,7 +230,7 @@ def _api_section() -> html.Section:
                     className="form-grid",
                     style={"marginTop": "12px"},
                     children=[
-                        _field(
+                        field(
                             "Client name",
                             dcc.Input(
                                 id=API_NAME,
@@ -238,13 +239,13 @@ def _api_section() -> html.Section:
                                 placeholder="pm-collector",
                             ),
                         ),
-                        _field(
+                        field(
                             "Role",
                             dcc.Dropdown(
                                 id=API_ROLE, options=ROLE_OPTIONS, value="operator", clearable=False
                             ),
                         ),
-                        _field(
+                        field(
                             "Scopes",
                             dcc.Checklist(
                                 id=API_SCOPES,
@@ -253,7 +254,7 @@ def _api_section() -> html.Section:
                                 inline=True,
                             ),
                         ),
-                        _field(
+                        field(
                             "Expires in days",
                             dcc.Input(
                                 id=API_EXPIRES,
@@ -287,10 +288,6 @@ def _roles_table() -> html.Table:
     ]
     head = html.Thead(html.Tr([html.Th("Role"), html.Th("May"), html.Th("API scopes")]))
     return html.Table([head, html.Tbody(rows)], className="table")
-
-
-def _field(label: str, control: object) -> html.Div:
-    return html.Div([html.Span(label, className="field-label"), control], className="field")
 
 
 # --- reads -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from dash import Input, Output, dcc, html
 
 from components.cards import notice, section
 from components.format import count, local_time
+from components.forms import field
 from components.grid import data_grid
 from services import audit
 from services.auth import AUDIT_ROLES
@@ -81,12 +82,12 @@ def layout(**_query: str) -> html.Div:
                         html.Div(
                             className="form-grid",
                             children=[
-                                _field("Actor", dcc.Dropdown(id=ACTOR, placeholder="any actor")),
-                                _field("Action", dcc.Dropdown(id=ACTION, placeholder="any action")),
-                                _field(
+                                field("Actor", dcc.Dropdown(id=ACTOR, placeholder="any actor")),
+                                field("Action", dcc.Dropdown(id=ACTION, placeholder="any action")),
+                                field(
                                     "Object", dcc.Dropdown(id=OBJECT_TYPE, placeholder="any type")
                                 ),
-                                _field(
+                                field(
                                     "Between",
                                     dcc.DatePickerRange(
                                         id=DATES,
@@ -95,7 +96,7 @@ def layout(**_query: str) -> html.Div:
                                         display_format="YYYY-MM-DD",
                                     ),
                                 ),
-                                _field(
+                                field(
                                     "Search",
                                     dcc.Input(
                                         id=TEXT,
@@ -130,10 +131,6 @@ def layout(**_query: str) -> html.Div:
             ),
         ],
     )
-
-
-def _field(label: str, control: object) -> html.Div:
-    return html.Div([html.Span(label, className="field-label"), control], className="field")
 
 
 @dash.callback(

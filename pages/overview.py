@@ -9,7 +9,7 @@ from dash import Input, Output, dcc, html
 
 from components.cards import empty_state, section, stat_tile, status_pill, tile_row
 from components.figures import period_volume_lines, region_trend
-from components.format import age, count, local_time
+from components.format import age, count, short_time
 from components.grid import data_grid
 from services import inventory
 from services.auth import ALL_ROLES
@@ -106,7 +106,7 @@ def layout(**_query: str) -> html.Div:
                     type="search",
                     debounce=True,
                     placeholder="Search name, DN, vendor…",
-                    className="input",
+                    style={"width": "280px"},
                 ),
             ),
         ],
@@ -220,10 +220,9 @@ def _sources_table(freshness: list[SourceFreshness], zone) -> html.Div | html.Ta
                 html.Th("Source"),
                 html.Th("Status"),
                 html.Th("Newest period"),
-                html.Th("Last delivery"),
-                html.Th("Batches", className="num"),
-                html.Th("Records", className="num"),
-                html.Th("Quarantined", className="num"),
+                html.Th("Delivered"),
+                html.Th("Records 24 h", className="num"),
+                html.Th("Refused 24 h", className="num"),
             ]
         )
     )
@@ -235,9 +234,8 @@ def _sources_table(freshness: list[SourceFreshness], zone) -> html.Div | html.Ta
                     className="nowrap",
                 ),
                 html.Td(status_pill(f.status)),
-                html.Td(local_time(f.newest_period, zone), className="nowrap"),
+                html.Td(short_time(f.newest_period, zone), className="nowrap"),
                 html.Td(_delivery(f.last_received_at, f.status), className="nowrap"),
-                html.Td(count(f.batches_24h), className="num"),
                 html.Td(count(f.records_24h), className="num"),
                 html.Td(count(f.quarantined_24h), className="num"),
             ]

@@ -38,7 +38,7 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> 
     ctx.call_on_close(state.close)
 
 
-@cli.command("init")
+@cli.command("init", short_help="Set up data dir, secret key, schema and first admin.")
 @pass_state
 def init(state: CliState) -> None:
     """Create the data directory, secret key, schema and first admin; safe to repeat."""

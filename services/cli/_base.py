@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +49,9 @@ class BeaconGroup(click.Group):
             # An unreachable or locked database is an operating condition, not a bug.
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
             raise CliError(f"database unavailable: {reason}") from exc
+        except OSError as exc:
+            # Typically the data directory: missing permissions, a full or read-only disk.
+            raise CliError(str(exc)) from exc
 
 
 @dataclass
@@ -111,7 +115,7 @@ def read_password(*, from_stdin: bool, prompt: str = "Password") -> str:
     """One line of stdin, or a hidden prompt asked twice."""
     if not from_stdin:
         return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
-    line = click.get_text_stream("stdin").readline()
+    line = sys.stdin.readline()
     password = line.rstrip("\r\n")
     if not password:
         raise CliError("no password on standard input")

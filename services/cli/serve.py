@@ -16,6 +16,8 @@ from services.logs import configure_logging
 
 log = logging.getLogger("beacon")
 THREADS_PER_WORKER = 4
+# Settings that older gunicorn releases lack; applied only where they exist.
+OPTIONAL_SETTINGS = frozenset({"control_socket_disable"})
 
 
 class BeaconServer(BaseApplication):
@@ -30,15 +32,22 @@ class BeaconServer(BaseApplication):
         """Apply our options; gunicorn's own command line and config files are not read."""
         assert self.cfg is not None
         for key, value in self.options.items():
+            if key in OPTIONAL_SETTINGS and key not in self.cfg.settings:
+                continue
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return self.server
 
 
-@click.command("serve")
+@click.command("serve", short_help="Serve the console with several gunicorn workers.")
 @click.option("--host", default=None, help="Address to listen on (default: BEACON_HOST).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: BEACON_PORT.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port to listen on (default: BEACON_PORT).",
+)
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
@@ -89,6 +98,8 @@ def serve(
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "proc_name": "beacon",
+        # Unused by Beacon, and its default path in $HOME would be shared by every instance.
+        "control_socket_disable": True,
     }
     BeaconServer(server, options).run()
 

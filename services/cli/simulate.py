@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,17 +26,17 @@ BACKFILL_HELP = (
 )
 
 
-@click.command("simulate")
+@click.command("simulate", short_help="Feed the simulated demo network: backfill, then live.")
 @click.option("--backfill-days", type=click.IntRange(0, 400), default=None, help=BACKFILL_HELP)
 @click.option(
     "--live/--no-live",
-    default=True,
+    default=False,
     show_default=True,
-    help="After catching up, keep delivering every minute until Ctrl-C.",
+    help="After catching up, keep delivering every minute until Ctrl-C or SIGTERM.",
 )
 @pass_state
 def simulate(state: CliState, backfill_days: int | None, live: bool) -> None:
-    """Register the simulated network, catch its telemetry up to now, then run it live.
+    """Register the simulated network and catch its telemetry up to now; --live keeps going.
 
     Prints one JSON summary line per delivery run on stdout; progress goes to stderr.
     """
@@ -71,8 +72,9 @@ def _note_when_anchored(db: Database, backfill_days: int | None) -> None:
 
 def _catch_up_with_progress(feed: SimulatorFeed) -> FeedResult:
     """Catch up with a progress bar on stderr (just a label when it is not a terminal)."""
-    stderr = click.get_text_stream("stderr")
-    with click.progressbar(length=1, label="simulated periods", file=stderr, show_pos=True) as bar:
+    with click.progressbar(
+        length=1, label="simulated periods", file=sys.stderr, show_pos=True
+    ) as bar:
 
         def progress(done: int, total: int) -> None:
             # catch_up knows the number of periods only once it starts.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -85,7 +86,7 @@ def list_tokens(state: CliState, as_json: bool) -> None:
         docs += [_token_doc("api", t) for t in auth.list_api_tokens(session)]
     if as_json:
         for doc in docs:
-            click.echo(json.dumps(doc, default=str))
+            click.echo(json.dumps(doc, default=_iso))
         return
     headers = ("KIND", "ID", "NAME", "PREFIX", "ROLE", "SCOPES", "STATUS", "CREATED", "LAST USED")
     rows = [
@@ -118,13 +119,14 @@ def revoke_token(state: CliState, kind: str | None, id_or_name: str) -> None:
     """
     if kind is None:
         raise click.UsageError("say which kind of token: --kiosk or --api")
+    by_name = not id_or_name.isdigit()
     with state.database().session(write=True) as session:
-        if id_or_name.isdigit():
-            token_id = int(id_or_name)
-        else:
+        if by_name:
             token_id = auth.find_token_by_name(session, kind=kind, name=id_or_name).id
+        else:
+            token_id = int(id_or_name)
         auth.revoke_token(session, kind=kind, token_id=token_id, actor=cli_actor())
-    click.echo(f"revoked {kind} token {token_id} ({id_or_name})")
+    click.echo(f"revoked {kind} token {token_id}" + (f" ({id_or_name})" if by_name else ""))
 
 
 def _check_create_options(
@@ -152,37 +154,40 @@ def _kiosk_lines(issued: IssuedToken) -> list[str]:
 
 
 def _api_lines(issued: IssuedToken, token: ApiToken, zone: ZoneInfo) -> list[str]:
-    expires = when(token.expires_at, zone) if token.expires_at else "never"
     return [
         f"API token {issued.name!r} created (id {issued.id}): role {token.role}, "
-        f"scopes {', '.join(token.scopes)}, expires {expires}.",
+        f"scopes {', '.join(token.scopes)}, expires {when(token.expires_at, zone)}.",
         "Clients send it as the header 'Authorization: Bearer <token>'.",
         SHOWN_ONCE,
     ]
 
 
-def _token_doc(kind: str, token: KioskToken | ApiToken) -> dict:
+def _token_doc(kind: str, token: KioskToken | ApiToken) -> dict[str, Any]:
     """What may be shown about a token: everything but its hash."""
-    is_api = isinstance(token, ApiToken)
+    api = token if isinstance(token, ApiToken) else None
+    expires_at = api.expires_at if api else None
     return {
         "kind": kind,
         "id": token.id,
         "name": token.name,
         "prefix": token.token_prefix,
-        "role": token.role if is_api else None,
-        "scopes": list(token.scopes) if is_api else [],
-        "status": _token_status(token),
+        "role": api.role if api else None,
+        "scopes": list(api.scopes) if api else [],
+        "status": _token_status(token.revoked_at, expires_at),
         "created_by": token.created_by,
         "created_at": token.created_at,
-        "expires_at": token.expires_at if is_api else None,
+        "expires_at": expires_at,
         "last_used_at": token.last_used_at,
     }
 
 
-def _token_status(token: KioskToken | ApiToken) -> str:
-    if token.revoked_at is not None:
+def _token_status(revoked_at: datetime | None, expires_at: datetime | None) -> str:
+    if revoked_at is not None:
         return "revoked"
-    expires_at = getattr(token, "expires_at", None)
     if expires_at is not None and expires_at <= utcnow():
         return "expired"
     return "active"
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,13 @@ def e2e_settings(simulated_db: Path, tmp_path_factory: pytest.TempPathFactory) -
     return settings_for(data_dir)
 
 
+def _free_port() -> int:
+    """A port no one listens on; dash's own counter repeats in every pytest-xdist worker."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _forget_shell_module() -> None:
     """Make the next create_app run pages/_shell.py again, as a new process would.
 
@@ -75,6 +83,7 @@ def e2e_app(e2e_settings: Settings) -> Iterator[Dash]:
 
 @pytest.fixture(scope="module")
 def e2e_db(e2e_app: Dash) -> Database:
+    """The database behind the served app, for arranging data through the services."""
     return e2e_app.server.extensions["beacon"].db
 
 
@@ -110,7 +119,7 @@ def dash_duo(
     ):
         # Absence checks must not wait: every wait in these tests is explicit.
         duo.driver.implicitly_wait(0)
-        duo.start_server(e2e_app, navigate=False)
+        duo.start_server(e2e_app, navigate=False, port=_free_port())
         sign_in(duo, "admin", ADMIN_PASSWORD, base_url=runner.url)
         duo.server_url = runner.url  # loads "/" and waits for the Dash entry point
         yield duo

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import dash
 from dash.testing.composite import DashComposite
@@ -87,29 +88,41 @@ def registered_pages() -> list[Page]:
 
 
 def sign_in(
-    duo: DashComposite, username: str, password: str, *, base_url: str | None = None
+    duo: DashComposite,
+    username: str,
+    password: str,
+    *,
+    landing: str = "/",
+    size: tuple[int, int] = DESK,
+    base_url: str | None = None,
 ) -> None:
-    """Sign in through the real login form in a fresh browser session."""
+    """Sign in through the real login form in a fresh session and wait for `landing` to render."""
     base = base_url or duo.server_url
     driver = duo.driver
     driver.get(base + "/healthz")  # cookies can only be deleted on the app's own origin
     driver.delete_all_cookies()
-    driver.get(base + "/login")
+    set_viewport(duo, size)
+    driver.get(f"{base}/login?next={quote(landing)}")
     duo.wait_for_element("#username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login-submit").click()
     duo.wait_for_element("#shell", timeout=RENDER_TIMEOUT)
-    assert "/login" not in driver.current_url
+    assert urlsplit(driver.current_url).path == urlsplit(landing).path
+    wait_rendered(duo)
 
 
 def set_viewport(duo: DashComposite, size: tuple[int, int]) -> None:
     """Resize the window so the page itself gets exactly `size` pixels."""
+    if viewport(duo) == size:
+        return
     width, height = size
-    duo.driver.set_window_size(width, height)
-    inner_width, inner_height = viewport(duo)
-    if (inner_width, inner_height) != size:  # the window frame takes its share
-        duo.driver.set_window_size(2 * width - inner_width, 2 * height - inner_height)
-    assert viewport(duo) == size
+    frame_width, frame_height = duo.driver.execute_script(
+        "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];"
+    )
+    duo.driver.set_window_size(width + frame_width, height + frame_height)
+    WebDriverWait(duo.driver, 5, poll_frequency=0.1).until(
+        lambda _: viewport(duo) == size, message=f"viewport did not become {size}"
+    )
 
 
 def open_page(duo: DashComposite, path: str, *, size: tuple[int, int] = DESK) -> None:

@@ -9,11 +9,9 @@ import pytest
 import requests
 from dash.testing.composite import DashComposite
 from e2e_support import (
-    DESK,
     WALL,
     ServerErrors,
     clear_problems,
-    open_page,
     page_problems,
     screenshot,
     set_viewport,
@@ -38,9 +36,8 @@ def test_admin_creates_a_user_and_a_kiosk_link(
     dash_duo: DashComposite, e2e_db: Database, server_errors: ServerErrors
 ) -> None:
     """The admin forms create a user (listed and audited) and a wall-screen link."""
-    sign_in(dash_duo, "admin", ADMIN_PASSWORD)
     clear_problems(dash_duo, server_errors)
-    open_page(dash_duo, "/admin", size=DESK)
+    sign_in(dash_duo, "admin", ADMIN_PASSWORD, landing="/admin")
 
     dash_duo.find_element("#admin-new-username").send_keys(NEW_USER)
     dash_duo.find_element("#admin-new-display").send_keys("Olga Operator")
@@ -88,9 +85,8 @@ def test_viewer_cannot_reach_admin(
 ) -> None:
     """A viewer's navigation omits Admin and Audit, and /admin is refused by the server."""
     add_user(e2e_db, "vera.viewer", "viewer")
-    sign_in(dash_duo, "vera.viewer", USER_PASSWORD)
     clear_problems(dash_duo, server_errors)
-    open_page(dash_duo, "/", size=DESK)
+    sign_in(dash_duo, "vera.viewer", USER_PASSWORD)
     nav = [link.text for link in visible(dash_duo, "#shell-nav a")]
     assert nav == ["Overview"]
     assert dash_duo.find_element(".role-badge").text.lower() == "viewer"
@@ -146,6 +142,7 @@ def test_kiosk_link_opens_a_wall_screen_until_revoked(
     assert CLOCK.match(_clock(dash_duo))
     screenshot(dash_duo, "kiosk-wall")
     assert not page_problems(dash_duo, server_errors)
+    assert _status(dash_duo, "/admin") == 403  # the wall session is a read-only viewer
 
     with e2e_db.session(write=True) as session:
         auth.revoke_token(session, kind="kiosk", token_id=issued.id, actor=audit.SYSTEM)
@@ -159,9 +156,8 @@ def test_kiosk_link_opens_a_wall_screen_until_revoked(
 
 def test_sign_out_ends_the_session(dash_duo: DashComposite, server_errors: ServerErrors) -> None:
     """Sign out returns to the login page and the app asks for a password again."""
-    sign_in(dash_duo, "admin", ADMIN_PASSWORD)
-    open_page(dash_duo, "/", size=DESK)
     clear_problems(dash_duo, server_errors)
+    sign_in(dash_duo, "admin", ADMIN_PASSWORD)
     dash_duo.find_element("#shell-logout").click()
     dash_duo.wait_for_element("#login-submit")
     assert dash_duo.driver.current_url == dash_duo.server_url + "/login"
@@ -174,12 +170,13 @@ def test_sign_out_ends_the_session(dash_duo: DashComposite, server_errors: Serve
 
 
 def _grid_rows(duo: DashComposite, grid_id: str) -> list[dict[str, Any]]:
-    """The rendered rows of an AG Grid as {col-id: text}, plus `seq`-style row ids."""
+    """The rendered rows of an AG Grid as {col-id: cell text}."""
     return duo.driver.execute_script(
         """
-        const rows = document.querySelectorAll(`#${arguments[0]} .ag-center-cols-container .ag-row`);
+        const grid = document.getElementById(arguments[0]);
+        const rows = grid.querySelectorAll(".ag-center-cols-container .ag-row");
         return Array.from(rows).map(row => {
-            const cells = {"row_id": row.getAttribute("row-id")};
+            const cells = {};
             row.querySelectorAll(".ag-cell").forEach(cell => {
                 cells[cell.getAttribute("col-id")] = cell.textContent.trim();
             });

@@ -29,8 +29,8 @@ def test_every_page_renders_without_error(
     dash_duo: DashComposite, server_errors: ServerErrors
 ) -> None:
     """Admin opens every registered page at the desk and on a wall screen; none shows an error."""
-    sign_in(dash_duo, "admin", ADMIN_PASSWORD)
     clear_problems(dash_duo, server_errors)
+    sign_in(dash_duo, "admin", ADMIN_PASSWORD)
     problems: dict[str, list[str]] = {}
     pages = registered_pages()
     for page in pages:
@@ -52,9 +52,8 @@ def test_overview_shows_fresh_simulated_data(
     dash_duo: DashComposite, server_errors: ServerErrors
 ) -> None:
     """The overview counts the simulated network and lists every simulator source as fresh."""
-    sign_in(dash_duo, "admin", ADMIN_PASSWORD)
     clear_problems(dash_duo, server_errors)
-    open_page(dash_duo, "/", size=DESK)
+    sign_in(dash_duo, "admin", ADMIN_PASSWORD)
 
     tiles = dash_duo.driver.execute_script(
         "return Object.fromEntries(Array.from(document.querySelectorAll('#overview-tiles .tile'))"
