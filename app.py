@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     from pages import _access, _shell
 
     app.layout = _shell.serve_layout
+    _shell.register_callbacks(app)
     with server.test_request_context():
         app._setup_server()  # binds this app's callbacks now, not on the first request
     _access.secure(app, context)

@@ -78,7 +78,7 @@ def run_beacon(backfill_days: int) -> dict[str, float]:
             "BEACON_SIM_BACKFILL_DAYS": str(backfill_days),
         }
         started = time.perf_counter()
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        process = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py")],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -100,7 +100,7 @@ def run_beacon(backfill_days: int) -> dict[str, float]:
 def run_baseline() -> float:
     port = free_port()
     started = time.perf_counter()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter
+    process = subprocess.Popen(
         [sys.executable, "-c", BASELINE.format(port=port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

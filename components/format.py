@@ -41,6 +41,12 @@ def age(moment: datetime | None, *, now: datetime | None = None) -> str:
     return f"{hours // 24} d"
 
 
+def ago(moment: datetime | None, *, now: datetime | None = None) -> str:
+    """`just now`, `7 min ago`, `3 h ago`; `never` when unknown."""
+    text = age(moment, now=now)
+    return text if text in ("never", "just now", "in the future") else f"{text} ago"
+
+
 def count(value: int | float | None) -> str:
     """Thousands separated with thin spaces, readable at a distance."""
     if value is None:

@@ -18,6 +18,7 @@ def data_grid(
     page_size: int | None = 50,
     selectable: str | None = None,
     export_name: str | None = None,
+    auto_height: bool = False,
 ) -> dag.AgGrid:
     """A grid; `row_id` names the field that identifies rows so updates never flicker."""
     options: dict[str, Any] = {
@@ -27,6 +28,9 @@ def data_grid(
         "suppressDragLeaveHidesColumns": True,
         "tooltipShowDelay": 300,
     }
+    if auto_height:
+        # Short lists grow with their rows instead of sitting in a mostly empty box.
+        options["domLayout"] = "autoHeight"
     if page_size:
         options.update(
             pagination=True,
@@ -50,7 +54,7 @@ def data_grid(
         dashGridOptions=options,
         getRowId=f"params.data.{row_id}" if row_id else None,
         className="beacon-grid",
-        style={"height": height, "width": "100%"},
+        style={"width": "100%"} if auto_height else {"height": height, "width": "100%"},
         columnSize="responsiveSizeToFit",
         **props,
     )

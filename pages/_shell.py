@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dash
-from dash import Input, Output, clientside_callback, html
+from dash import Dash, Input, Output, html
 
 from components.format import age
 from components.shell import (
@@ -46,13 +45,6 @@ def serve_layout() -> html.Div:
     return app_shell(user=user, nav=nav, tz_name=ctx.settings.tz)
 
 
-@dash.callback(
-    Output(SHELL_FRESHNESS, "children"),
-    Output(SHELL_FRESHNESS, "className"),
-    Output(SHELL_STALE_BANNER, "children"),
-    Output(SHELL_STALE_BANNER, "className"),
-    Input(SHELL_REFRESH, "n_intervals"),
-)
 @allow(ALL_ROLES, kiosk=True)
 def refresh_freshness(_n: int | None) -> tuple[str, str, str, str]:
     """Freshness pill and stale banner, from the sources' newest deliveries."""
@@ -73,51 +65,60 @@ def refresh_freshness(_n: int | None) -> tuple[str, str, str, str]:
 
 # The clock runs in the browser: no request per second, and it keeps ticking if the server
 # is briefly unreachable.
-clientside_callback(
-    """
-    function(_n, config) {
-        const tz = (config && config.tz) || "UTC";
-        const fmt = new Intl.DateTimeFormat("en-GB", {
-            timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit",
-            hour12: false,
-        });
-        return fmt.format(new Date());
-    }
-    """,
-    Output(SHELL_CLOCK, "children"),
-    Input(SHELL_CLOCK_TICK, "n_intervals"),
-    Input(SHELL_CONFIG, "data"),
-)
+CLOCK_JS = """
+function(_n, config) {
+    const tz = (config && config.tz) || "UTC";
+    const fmt = new Intl.DateTimeFormat("en-GB", {
+        timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    });
+    return fmt.format(new Date());
+}
+"""
 
 # `?kiosk=1` (or `?theme=wall`) turns any screen into the dark wall theme without chrome.
-clientside_callback(
-    """
-    function(search, config) {
-        const params = new URLSearchParams(search || "");
-        const wall = (config && config.kiosk) || params.get("kiosk") === "1"
-            || params.get("theme") === "wall";
-        return wall ? "shell theme-wall kiosk" : "shell theme-desk";
-    }
-    """,
-    Output(SHELL, "className"),
-    Input("_pages_location", "search"),
-    Input(SHELL_CONFIG, "data"),
-)
+THEME_JS = """
+function(search, config) {
+    const params = new URLSearchParams(search || "");
+    const wall = (config && config.kiosk) || params.get("kiosk") === "1"
+        || params.get("theme") === "wall";
+    return wall ? "shell theme-wall kiosk" : "shell theme-desk";
+}
+"""
 
 # Highlight the navigation entry of the current page.
-clientside_callback(
-    """
-    function(pathname) {
-        const links = document.querySelectorAll("#shell-nav a.nav-link");
-        links.forEach(function(link) {
-            const href = link.getAttribute("href");
-            const active = href === "/" ? pathname === "/" :
-                (pathname || "").startsWith(href);
-            link.classList.toggle("active", active);
-        });
-        return window.dash_clientside.no_update;
-    }
-    """,
-    Output(SHELL_NAV, "title"),
-    Input("_pages_location", "pathname"),
-)
+NAV_JS = """
+function(pathname) {
+    document.querySelectorAll("#shell-nav a.nav-link").forEach(function(link) {
+        const href = link.getAttribute("href");
+        const active = href === "/" ? pathname === "/" : (pathname || "").startsWith(href);
+        link.classList.toggle("active", active);
+    });
+    return window.dash_clientside.no_update;
+}
+"""
+
+
+def register_callbacks(app: Dash) -> None:
+    """Bind the shell's callbacks to `app`: each app needs its own, a module runs only once."""
+    app.callback(
+        Output(SHELL_FRESHNESS, "children"),
+        Output(SHELL_FRESHNESS, "className"),
+        Output(SHELL_STALE_BANNER, "children"),
+        Output(SHELL_STALE_BANNER, "className"),
+        Input(SHELL_REFRESH, "n_intervals"),
+    )(refresh_freshness)
+    app.clientside_callback(
+        CLOCK_JS,
+        Output(SHELL_CLOCK, "children"),
+        Input(SHELL_CLOCK_TICK, "n_intervals"),
+        Input(SHELL_CONFIG, "data"),
+    )
+    app.clientside_callback(
+        THEME_JS,
+        Output(SHELL, "className"),
+        Input("_pages_location", "search"),
+        Input(SHELL_CONFIG, "data"),
+    )
+    app.clientside_callback(
+        NAV_JS, Output(SHELL_NAV, "title"), Input("_pages_location", "pathname")
+    )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from components.cards import empty_state, section, stat_tile, status_pill, tile_row
 from components.figures import period_volume_lines, region_trend
-from components.format import age, count, short_time
+from components.format import ago, count, short_time
 from components.grid import data_grid
 from services import inventory
 from services.auth import ALL_ROLES
@@ -17,6 +17,7 @@ from services.db.models import Kpi
 from services.ingest.health import SourceFreshness, source_freshness
 from services.web.authz import allow
 from services.web.context import beacon
+from services.web.principal import current_principal
 
 dash.register_page(
     __name__,
@@ -29,6 +30,7 @@ dash.register_page(
 )
 
 REFRESH = "overview-refresh"
+MODE = "overview-mode"
 TILES = "overview-tiles"
 SOURCES = "overview-sources"
 LOAD_CHART = "overview-load"
@@ -52,12 +54,16 @@ ELEMENT_COLUMNS = [
 ]
 
 
-def layout(**_query: str) -> html.Div:
+def layout(kiosk: str | None = None, **_query: str) -> html.Div:
     """The page frame; every panel fills from stored data on load and every 30 s."""
+    principal = current_principal()
+    wall = kiosk == "1" or (principal is not None and principal.is_kiosk)
+    graph_config = {"displaylogo": False, "displayModeBar": False if wall else "hover"}
     return html.Div(
         className="page",
         children=[
             dcc.Interval(id=REFRESH, interval=REFRESH_MS),
+            dcc.Store(id=MODE, data={"wall": wall}),
             html.Div(
                 className="page-header",
                 children=html.Div(
@@ -78,7 +84,7 @@ def layout(**_query: str) -> html.Div:
                     ),
                     section(
                         "Network load",
-                        dcc.Graph(id=LOAD_CHART, config={"displaylogo": False}, className="chart"),
+                        dcc.Graph(id=LOAD_CHART, config=graph_config, className="chart"),
                         subtitle="DL PRB utilisation, hourly mean by region, last 48 h",
                     ),
                 ],
@@ -86,12 +92,10 @@ def layout(**_query: str) -> html.Div:
             html.Div(
                 className="columns",
                 children=[
-                    section("Inventory by region", html.Div(id=REGIONS)),
+                    section("Inventory by region", html.Div(id=REGIONS), class_name="desk-only"),
                     section(
                         "Data completeness",
-                        dcc.Graph(
-                            id=INGEST_CHART, config={"displaylogo": False}, className="chart"
-                        ),
+                        dcc.Graph(id=INGEST_CHART, config=graph_config, className="chart"),
                         subtitle="records stored per 15-minute period by source, last 24 h",
                     ),
                 ],
@@ -120,10 +124,12 @@ def layout(**_query: str) -> html.Div:
     Output(LOAD_CHART, "figure"),
     Output(INGEST_CHART, "figure"),
     Input(REFRESH, "n_intervals"),
+    State(MODE, "data"),
 )
 @allow(ALL_ROLES, kiosk=True)
-def refresh_overview(_n: int | None) -> tuple:
+def refresh_overview(_n: int | None, mode: dict | None = None) -> tuple:
     """Tiles, sources, regions and charts from the database."""
+    wall = bool((mode or {}).get("wall"))
     ctx = beacon()
     zone = ctx.settings.zone
     with ctx.db.session() as session:
@@ -138,8 +144,8 @@ def refresh_overview(_n: int | None) -> tuple:
         _tiles(summary, freshness),
         _sources_table(freshness, zone),
         _regions_table(regions),
-        region_trend(trend, unit="%", threshold=threshold),
-        period_volume_lines(volume),
+        region_trend(trend, unit="%", threshold=threshold, wall=wall, height=300 if wall else 320),
+        period_volume_lines(volume, wall=wall, height=300),
     )
 
 
@@ -203,7 +209,7 @@ def _tiles(summary: inventory.InventorySummary, freshness: list[SourceFreshness]
             stat_tile(
                 "Measurements 24 h",
                 count(summary.measurements_24h),
-                detail=f"newest period {age(summary.newest_period)} ago"
+                detail=f"newest period {ago(summary.newest_period)}"
                 if summary.newest_period
                 else "no data yet",
             ),
@@ -221,8 +227,8 @@ def _sources_table(freshness: list[SourceFreshness], zone) -> html.Div | html.Ta
                 html.Th("Status"),
                 html.Th("Newest period"),
                 html.Th("Delivered"),
-                html.Th("Records 24 h", className="num"),
-                html.Th("Refused 24 h", className="num"),
+                html.Th("Records", className="num"),
+                html.Th("Refused", className="num"),
             ]
         )
     )
@@ -230,7 +236,7 @@ def _sources_table(freshness: list[SourceFreshness], zone) -> html.Div | html.Ta
         html.Tr(
             [
                 html.Td(
-                    [html.Div(f.name), html.Div(f.kind, className="muted small")],
+                    [html.Div(f.name), html.Div(f.kind, className="muted small desk-only")],
                     className="nowrap",
                 ),
                 html.Td(status_pill(f.status)),
@@ -248,7 +254,7 @@ def _sources_table(freshness: list[SourceFreshness], zone) -> html.Div | html.Ta
 def _delivery(moment: datetime | None, status: str) -> str:
     if moment is None:
         return "never"
-    return f"{age(moment)} ago" + (" — stale" if status == "stale" else "")
+    return ago(moment) + (" — stale" if status == "stale" else "")
 
 
 def _regions_table(frame) -> html.Div | html.Table:  # type: ignore[no-untyped-def]

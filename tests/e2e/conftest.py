@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,23 +56,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _forget_shell_module() -> None:
-    """Make the next create_app run pages/_shell.py again, as a new process would.
-
-    The shell registers its callbacks (clock, wall theme, freshness) when its module runs,
-    and Python runs a module once per process: an app created after another one in the
-    same process would otherwise serve the shell without them.
-    """
-    sys.modules.pop("pages._shell", None)
-    package = sys.modules.get("pages")
-    if package is not None and hasattr(package, "_shell"):
-        delattr(package, "_shell")
-
-
 @pytest.fixture(scope="module")
 def e2e_app(e2e_settings: Settings) -> Iterator[Dash]:
     """The module's Beacon app; the simulator catches up so every source is fresh."""
-    _forget_shell_module()
     dash_app = create_app(e2e_settings)
     db = dash_app.server.extensions["beacon"].db
     SimulatorFeed(db, e2e_settings).catch_up()

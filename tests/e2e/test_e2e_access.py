@@ -130,7 +130,10 @@ def test_kiosk_link_opens_a_wall_screen_until_revoked(
     assert driver.current_url == dash_duo.server_url + "/?kiosk=1"
     dash_duo.wait_for_contains_class("#shell", "theme-wall")
     assert "theme-desk" not in dash_duo.find_element("#shell").get_attribute("class")
-    assert dash_duo.find_element("h1").text == "Network overview"
+    # The wall shows the live panels, not the desk's page title and inventory grid.
+    assert not visible(dash_duo, ".page-header h1")
+    assert not visible(dash_duo, "#overview-elements")
+    dash_duo.wait_for_contains_text("#overview-tiles", "CELLS")
     assert not visible(dash_duo, "#shell-nav a")
     assert not driver.find_elements("css selector", "#shell-logout, .user-menu")
     dash_duo.wait_for_contains_text("#shell-freshness", "Data fresh")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import copy_context
 from typing import Any
 
 import pytest
 from dash import Dash
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
 from flask_login import login_user
 from testkit import add_user
 
@@ -46,14 +43,3 @@ def signed_in(app: Dash, db: Database) -> Callable[[str], Any]:
             yield
 
     return as_role
-
-
-def run_callback(callback: Callable[..., Any], *args: Any, triggered: str | None = None) -> Any:
-    """Call a registered callback's own function with Dash's context set like a real click."""
-    triggered_inputs = [{"prop_id": triggered, "value": 1}] if triggered else []
-
-    def call() -> Any:
-        context_value.set(AttributeDict(triggered_inputs=triggered_inputs))
-        return callback(*args)  # dash.callback returns the guarded function itself
-
-    return copy_context().run(call)

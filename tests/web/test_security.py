@@ -62,6 +62,21 @@ def test_every_callback_refuses_anonymous(app: Dash, client: FlaskClient) -> Non
         assert response.status_code == 401, output
 
 
+def test_each_app_gets_the_shell_callbacks(app: Dash, settings) -> None:  # type: ignore[no-untyped-def]
+    """A second app in the same process has its own shell callbacks (clock, theme, data)."""
+    from app import create_app
+
+    second = create_app(settings)
+    for dash_app in (app, second):
+        outputs = set(dash_app.callback_map)
+        assert "shell.className" in outputs
+        assert "shell-clock.children" in outputs
+        assert any(
+            "shell-freshness.children" in o for o in dash_app.server.extensions["beacon"].callbacks
+        )
+    second.server.extensions["beacon"].db.dispose()
+
+
 def test_every_callback_has_a_declared_policy(app: Dash) -> None:
     policies = app.server.extensions["beacon"].callbacks
     for output, spec in app.callback_map.items():
