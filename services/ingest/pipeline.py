@@ -11,8 +11,9 @@ import gzip
 import hashlib
 import io
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -35,22 +36,13 @@ from services.db.models import (
 )
 from services.db.upsert import add_counts
 from services.ingest.elements import resolve_elements
+from services.ingest.mapping import apply_counter_mappings
+from services.ingest.reasons import sentence
+from services.ingest.records import Rejected
+from services.ingest.validate import KpiLimits, validate
 
 KEY = ["element_id", "kpi_id", "period_end"]
-FUTURE_SKEW = timedelta(minutes=5)
-RETENTION = timedelta(days=400)
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
-
-REASONS: dict[str, str] = {
-    "missing_dn": "the record names no network element",
-    "bad_timestamp": "the period end is missing or not a timestamp",
-    "future_timestamp": "the period end lies in the future beyond the allowed clock skew",
-    "too_old": "the period end is older than the retention period",
-    "unknown_counter": "the counter is not mapped to a Beacon KPI (kept; replay after mapping)",
-    "missing_value": "the value is empty",
-    "not_numeric": "the value is not a number",
-    "out_of_range": "the value is outside the KPI's valid range",
-}
 
 
 @dataclass
@@ -91,11 +83,15 @@ def ingest_records(
     raw: bytes | None = None,
     raw_format: str = "records-csv",
     received_at: datetime | None = None,
+    rejected: Sequence[Rejected] = (),
+    source_kind: str | None = None,
 ) -> BatchSummary:
     """Store a batch raw, then validate and store its records in one transaction.
 
-    `records` has columns dn, kpi, period_end, value and optionally vendor, sw_version.
-    When `raw` is not given the records themselves (as CSV) are kept as the raw batch.
+    `records` has columns dn, kpi (a KPI or vendor counter name), period_end, value and
+    optionally vendor, sw_version, unit, suspect. `rejected` are records a parser already
+    refused: they are quarantined and counted as received like the rest. When `raw` is
+    not given the records themselves (as CSV) are kept as the raw batch.
     """
     received_at = received_at or utcnow()
     payload = raw if raw is not None else _records_csv(records)
@@ -105,7 +101,8 @@ def ingest_records(
         payload=payload,
         raw_format=raw_format,
         received_at=received_at,
-        count=len(records),
+        count=len(records) + len(rejected),
+        source_kind=source_kind or raw_format,
     )
     try:
         with db.session(write=True) as session:
@@ -115,6 +112,7 @@ def ingest_records(
                 source_name=source,
                 records=records,
                 received_at=received_at,
+                rejected=rejected,
             )
     except Exception as exc:
         # The raw batch stays, marked failed, so it can be replayed once the cause is fixed.
@@ -159,10 +157,17 @@ def ensure_source(
 
 
 def _store_raw(
-    db: Database, *, source: str, payload: bytes, raw_format: str, received_at: datetime, count: int
+    db: Database,
+    *,
+    source: str,
+    payload: bytes,
+    raw_format: str,
+    received_at: datetime,
+    count: int,
+    source_kind: str,
 ) -> int:
     with db.session(write=True) as session:
-        source_row = ensure_source(session, name=source, kind=raw_format)
+        source_row = ensure_source(session, name=source, kind=source_kind)
         batch = IngestBatch(
             source_id=source_row.id,
             received_at=received_at,
@@ -185,15 +190,21 @@ def _process(
     source_name: str,
     records: pd.DataFrame,
     received_at: datetime,
+    rejected: Sequence[Rejected],
 ) -> BatchSummary:
     source = session.scalar(select(Source).where(Source.name == source_name))
     assert source is not None  # created by _store_raw
     kpis = {k.name: k for k in session.scalars(select(Kpi))}
-    summary = BatchSummary(batch_id=batch_id, source=source_name, received=len(records))
-    frame, rejected = _validate(records, kpis=kpis, now=received_at)
-    _quarantine(session, rejected, batch_id=batch_id, source_id=source.id, at=received_at)
-    summary.quarantined = len(rejected)
-    summary.reasons = dict(Counter(rejected["reason_code"])) if len(rejected) else {}
+    limits = {name: KpiLimits(k.unit, k.valid_min, k.valid_max) for name, k in kpis.items()}
+    summary = BatchSummary(
+        batch_id=batch_id, source=source_name, received=len(records) + len(rejected)
+    )
+    mapped = apply_counter_mappings(session, records) if len(records) else records
+    frame, refused = validate(mapped, kpis=limits, now=received_at)
+    refused = pd.concat([refused, _parser_refusals(rejected)], ignore_index=True)
+    _quarantine(session, refused, batch_id=batch_id, source_id=source.id, at=received_at)
+    summary.quarantined = len(refused)
+    summary.reasons = dict(Counter(refused["reason_code"])) if len(refused) else {}
 
     if len(frame):
         attrs = _element_attributes(frame)
@@ -269,75 +280,24 @@ def _audit_corrections(
     )
 
 
-def _validate(
-    records: pd.DataFrame, *, kpis: dict[str, Kpi], now: datetime
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split records into valid ones (typed) and rejected ones (with reason codes)."""
-    frame = records.reset_index(drop=True).copy()
-    for column in ("dn", "kpi", "period_end", "value"):
-        if column not in frame:
-            frame[column] = None
-    reason = pd.Series(None, index=frame.index, dtype="object")
-    detail = pd.Series(None, index=frame.index, dtype="object")
-
-    def reject(mask: pd.Series, code: str, text: pd.Series | str | None = None) -> None:
-        fresh = mask & reason.isna()
-        reason[fresh] = code
-        detail[fresh] = (
-            REASONS[code]
-            if text is None
-            else (text[fresh] if isinstance(text, pd.Series) else text)
-        )
-
-    dn = frame["dn"].astype("string").str.strip()
-    reject(dn.isna() | (dn == ""), "missing_dn")
-    period = pd.to_datetime(frame["period_end"], utc=True, errors="coerce")
-    reject(period.isna(), "bad_timestamp")
-    now_ts = pd.Timestamp(now)
-    reject(period > now_ts + FUTURE_SKEW, "future_timestamp")
-    reject(period < now_ts - RETENTION, "too_old")
-    kpi_name = frame["kpi"].astype("string").str.strip()
-    known = kpi_name.isin(list(kpis))
-    reject(
-        ~known,
-        "unknown_counter",
-        "counter " + kpi_name.fillna("<empty>") + " is not mapped to a Beacon KPI",
+def _parser_refusals(rejected: Sequence[Rejected]) -> pd.DataFrame:
+    """Parser refusals in the same shape as validation refusals."""
+    if not rejected:
+        return pd.DataFrame(columns=["reason_code", "reason", "field"])
+    return pd.DataFrame(
+        [
+            {
+                **{
+                    f"raw.{k}" if k in ("reason_code", "reason", "field") else k: v
+                    for k, v in r.record.items()
+                },
+                "reason_code": r.reason_code,
+                "reason": r.reason or sentence(r.reason_code),
+                "field": r.field,
+            }
+            for r in rejected
+        ]
     )
-    raw_value = frame["value"]
-    blank = raw_value.isna() | (raw_value.astype("string").str.strip() == "")
-    reject(blank, "missing_value")
-    value = pd.to_numeric(raw_value, errors="coerce")
-    reject(
-        value.isna() | ~np.isfinite(value.fillna(0)),
-        "not_numeric",
-        "value " + raw_value.astype("string").fillna("") + " is not a number",
-    )
-    low = kpi_name.map({n: k.valid_min for n, k in kpis.items()}).astype("float64")
-    high = kpi_name.map({n: k.valid_max for n, k in kpis.items()}).astype("float64")
-    out = (low.notna() & (value < low)) | (high.notna() & (value > high))
-    reject(
-        out,
-        "out_of_range",
-        "value "
-        + value.astype("string").fillna("")
-        + " outside "
-        + low.astype("string")
-        + ".."
-        + high.astype("string")
-        + " for "
-        + kpi_name.fillna(""),
-    )
-
-    bad = reason.notna()
-    rejected = frame[bad].copy()
-    rejected["reason_code"] = reason[bad]
-    rejected["reason"] = detail[bad]
-    good = frame[~bad].copy()
-    good["dn"] = dn[~bad].astype(str)
-    good["kpi"] = kpi_name[~bad].astype(str)
-    good["period_end"] = period[~bad]
-    good["value"] = value[~bad].astype("float64")
-    return good, rejected
 
 
 def _classify(session: Session, frame: pd.DataFrame) -> pd.DataFrame:
@@ -416,6 +376,11 @@ def _write_measurements(
             "revision": written["revision"].astype("int64").to_numpy(),
             "superseded": ~last_write.to_numpy(),
             "late": late_mask.to_numpy(dtype=bool),
+            "suspect": (
+                written["suspect"].fillna(False).astype(bool).to_numpy()
+                if "suspect" in written
+                else False
+            ),
             "source_id": source_id,
             "batch_id": batch_id,
         }
@@ -450,7 +415,7 @@ def _quarantine(
 ) -> None:
     if rejected.empty:
         return
-    columns = [c for c in rejected.columns if c not in ("reason_code", "reason")]
+    columns = [c for c in rejected.columns if c not in ("reason_code", "reason", "field")]
     rows = [
         {
             "batch_id": batch_id,
@@ -458,7 +423,7 @@ def _quarantine(
             "received_at": at,
             "reason_code": row["reason_code"],
             "reason": str(row["reason"]),
-            "field": _field_of(row["reason_code"]),
+            "field": None if pd.isna(row.get("field")) else row.get("field"),
             "record": {c: _jsonable(row[c]) for c in columns},
         }
         for row in rejected.to_dict("records")
@@ -487,16 +452,6 @@ def _late(frame: pd.DataFrame, *, source: Source) -> pd.Series:
         running = running.fillna(floor).where(running.fillna(floor) > floor, floor)
     lateness = pd.Timedelta(seconds=source.allowed_lateness_s)
     return (frame["period_end"] < running - lateness).fillna(False).astype(bool)
-
-
-def _field_of(code: str) -> str:
-    return {
-        "missing_dn": "dn",
-        "unknown_counter": "kpi",
-        "bad_timestamp": "period_end",
-        "future_timestamp": "period_end",
-        "too_old": "period_end",
-    }.get(code, "value")
 
 
 def _jsonable(value: Any) -> Any:

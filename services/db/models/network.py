@@ -86,6 +86,8 @@ class Measurement(Base):
     revision: Mapped[int] = mapped_column(default=0)
     superseded: Mapped[bool] = mapped_column(default=False)
     late: Mapped[bool] = mapped_column(default=False)
+    # The source flagged the value as unreliable (3GPP `suspect`); kept, trusted less.
+    suspect: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     batch_id: Mapped[int | None] = mapped_column(

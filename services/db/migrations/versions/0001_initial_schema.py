@@ -801,6 +801,7 @@ def upgrade() -> None:
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("superseded", sa.Boolean(), nullable=False),
         sa.Column("late", sa.Boolean(), nullable=False),
+        sa.Column("suspect", sa.Boolean(), nullable=False),
         sa.Column(
             "received_at", services.db.models.base.UTCDateTime(timezone=True), nullable=False
         ),

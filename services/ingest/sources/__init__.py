@@ -1,0 +1,1 @@
+"""Parsers for the standard inputs: 3GPP PM XML, ONAP VES, CSV/JSON telemetry."""

@@ -1,0 +1,175 @@
+"""Record validation as a table of named rules, each a vectorised check with a reason code.
+
+Rules run in order over the whole batch at once; a record takes the reason of the first
+rule it fails, so every refused record gets exactly one code and one sentence. (A rule
+table over NumPy/pandas columns keeps a million-row batch under a second; general
+DataFrame-validation libraries cost milliseconds per call and more per failure case.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from services.ingest.reasons import REASONS
+
+FUTURE_SKEW = timedelta(minutes=5)
+RETENTION = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class KpiLimits:
+    """What a record is checked against: the KPI's unit and valid range."""
+
+    unit: str
+    valid_min: float | None
+    valid_max: float | None
+
+
+@dataclass
+class Columns:
+    """The batch's columns, parsed once and shared by every rule."""
+
+    dn: pd.Series
+    kpi: pd.Series
+    period: pd.Series
+    raw_value: pd.Series
+    value: pd.Series
+    unit: pd.Series | None
+    low: pd.Series
+    high: pd.Series
+    kpi_unit: pd.Series
+    now: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: `fails` marks refused records; `detail` may explain each one."""
+
+    code: str
+    field: str
+    fails: Callable[[Columns], pd.Series]
+    detail: Callable[[Columns], pd.Series] | None = None
+
+
+def _blank(c: Columns) -> pd.Series:
+    return c.raw_value.isna() | (c.raw_value.astype("string").str.strip() == "")
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("missing_dn", "dn", lambda c: c.dn.isna() | (c.dn == "")),
+    Rule("bad_timestamp", "period_end", lambda c: c.period.isna()),
+    Rule("future_timestamp", "period_end", lambda c: c.period > c.now + FUTURE_SKEW),
+    Rule("too_old", "period_end", lambda c: c.period < c.now - RETENTION),
+    Rule(
+        "unknown_counter",
+        "kpi",
+        lambda c: c.kpi_unit.isna(),
+        lambda c: "counter " + c.kpi.fillna("<empty>") + " is not mapped to a Beacon KPI",
+    ),
+    Rule("missing_value", "value", _blank),
+    Rule(
+        "not_numeric",
+        "value",
+        lambda c: c.value.isna() | ~np.isfinite(c.value.fillna(0.0)),
+        lambda c: "value " + c.raw_value.astype("string").fillna("") + " is not a number",
+    ),
+    Rule(
+        "unit_mismatch",
+        "unit",
+        lambda c: (
+            pd.Series(False, index=c.dn.index)
+            if c.unit is None
+            else c.unit.notna() & (c.unit != "") & (c.unit != c.kpi_unit)
+        ),
+        lambda c: (
+            "unit "
+            + c.unit.fillna("")
+            + " where "
+            + c.kpi.fillna("")
+            + " is in "
+            + c.kpi_unit.fillna("")
+        ),
+    ),
+    Rule(
+        "out_of_range",
+        "value",
+        lambda c: (c.low.notna() & (c.value < c.low)) | (c.high.notna() & (c.value > c.high)),
+        lambda c: (
+            "value "
+            + c.value.astype("string").fillna("")
+            + " outside "
+            + c.low.astype("string").fillna("-inf")
+            + ".."
+            + c.high.astype("string").fillna("inf")
+            + " for "
+            + c.kpi.fillna("")
+        ),
+    ),
+)
+
+
+def validate(
+    records: pd.DataFrame, *, kpis: dict[str, KpiLimits], now: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split records into valid ones (typed columns) and refused ones (with reasons)."""
+    frame = records.reset_index(drop=True)
+    for column in ("dn", "kpi", "period_end", "value"):
+        if column not in frame:
+            frame = frame.assign(**{column: None})
+    columns = _columns(frame, kpis=kpis, now=now)
+    reason = np.full(len(frame), None, dtype=object)
+    detail = np.full(len(frame), None, dtype=object)
+    field = np.full(len(frame), None, dtype=object)
+    for rule in RULES:
+        fails = rule.fails(columns).fillna(False).to_numpy(dtype=bool) & (reason == None)  # noqa: E711 - elementwise
+        if not fails.any():
+            continue
+        reason[fails] = rule.code
+        field[fails] = rule.field
+        detail[fails] = (
+            rule.detail(columns).to_numpy(dtype=object)[fails]
+            if rule.detail
+            else REASONS[rule.code]
+        )
+    bad = reason != None  # noqa: E711 - elementwise
+    rejected = frame.loc[bad].copy()
+    rejected["reason_code"] = reason[bad]
+    rejected["reason"] = detail[bad]
+    rejected["field"] = field[bad]
+    good = frame.loc[~bad].copy()
+    good["dn"] = columns.dn[~bad].astype(str)
+    good["kpi"] = columns.kpi[~bad].astype(str)
+    good["period_end"] = columns.period[~bad]
+    good["value"] = columns.value[~bad].astype("float64")
+    return good, rejected
+
+
+def _columns(frame: pd.DataFrame, *, kpis: dict[str, KpiLimits], now: datetime) -> Columns:
+    kpi = frame["kpi"].astype("string").str.strip()
+    raw_value = frame["value"]
+    if pd.api.types.is_float_dtype(raw_value):
+        value = raw_value.astype("float64")  # already numeric: skip the slow parse
+    else:
+        value = pd.to_numeric(raw_value, errors="coerce").astype("float64")
+    if "scale" in frame:
+        value = value * frame["scale"].astype("float64").fillna(1.0)
+    period = frame["period_end"]
+    if not isinstance(period.dtype, pd.DatetimeTZDtype):
+        period = pd.to_datetime(period, utc=True, errors="coerce", format="mixed")
+    return Columns(
+        dn=frame["dn"].astype("string").str.strip(),
+        kpi=kpi,
+        period=period,
+        raw_value=raw_value,
+        value=value,
+        unit=frame["unit"].astype("string").str.strip() if "unit" in frame else None,
+        low=kpi.map({n: k.valid_min for n, k in kpis.items()}).astype("float64"),
+        high=kpi.map({n: k.valid_max for n, k in kpis.items()}).astype("float64"),
+        kpi_unit=kpi.map({n: k.unit for n, k in kpis.items()}),
+        now=pd.Timestamp(now),
+    )
