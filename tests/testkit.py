@@ -14,6 +14,9 @@ from services import audit, auth
 from services.config import Settings, load_settings
 from services.db import Database
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# External sample data (NAB, Prophet, VES, PM XML, alarms) lives beside the repository.
+SHARED_DATA = Path(os.environ.get("BEACON_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 ADMIN_PASSWORD = "admin-pass-123"
 USER_PASSWORD = "user-pass-12345"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
