@@ -39,6 +39,10 @@ class Settings:
     stale_after_minutes: int = 45
     workers: int = 4
     log_level: str = "INFO"
+    drop_dir: Path | None = None
+    drop_poll_s: int = 60
+    ves_schema_dir: Path | None = None
+    max_upload_mb: int = 32
 
     @property
     def is_sqlite(self) -> bool:
@@ -78,6 +82,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, embedded: bool = 
         stale_after_minutes=_int(env, "BEACON_STALE_AFTER_MINUTES", 45, minimum=1),
         workers=_int(env, "BEACON_WORKERS", 4, minimum=1, maximum=64),
         log_level=env.get("BEACON_LOG_LEVEL", "INFO").upper(),
+        # Embedded mode watches a drop folder in the data dir so file feeds work out of the box.
+        drop_dir=_path(env, "BEACON_DROP_DIR") or (data_dir / "drop" if embedded else None),
+        drop_poll_s=_int(env, "BEACON_DROP_POLL_S", 60, minimum=5, maximum=86400),
+        ves_schema_dir=_path(env, "BEACON_VES_SCHEMA_DIR"),
+        max_upload_mb=_int(env, "BEACON_MAX_UPLOAD_MB", 32, minimum=1, maximum=1024),
     )
 
 
@@ -93,6 +102,11 @@ def ensure_secret_key(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return settings.with_overrides(secret_key=key_file.read_text().strip())
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser().resolve() if raw else None
 
 
 def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -1,29 +1,47 @@
-"""Scheduled jobs: an APScheduler job table and a recorded history of every run."""
+"""Scheduled jobs: APScheduler with a database lease (one active scheduler), history, back-off.
+
+Web workers never run jobs. `beacon scheduler` (or the embedded `python app.py`) runs one
+scheduler; a second one started against the same database waits, holding no lease, and
+takes over only when the first stops renewing (crash, kill, network partition).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import threading
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from services.db import Database
-from services.db.models import JobRun, utcnow
+from services.db.models import JobRun, SchedulerLease, utcnow
 
 log = logging.getLogger(__name__)
 
-# A job reports how many rows it handled and any detail worth showing on the page.
-JobFunc = Callable[[], "JobResult"]
+LEASE_NAME = "scheduler"
+LEASE_TTL = timedelta(seconds=30)
+RENEW_EVERY_S = 10.0
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
 class JobResult:
+    """What a job reports: rows handled and any detail worth showing on the page."""
+
     rows: int = 0
     detail: dict | None = None
+
+
+JobFunc = Callable[[], JobResult]
 
 
 @dataclass(frozen=True)
@@ -37,8 +55,63 @@ class JobSpec:
     run_at_start: bool = False
 
 
-def run_recorded(db: Database, job_id: str, func: JobFunc) -> JobRun:
-    """Run `func`, recording start, end, rows and any error; never raises."""
+def holder_id() -> str:
+    """host:pid:random — unique per scheduler process, readable in the lease table."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def try_acquire(
+    session: Session, *, holder: str, now: datetime | None = None, ttl: timedelta = LEASE_TTL
+) -> bool:
+    """Take or renew the lease; True when `holder` holds it until now + ttl."""
+    now = now or utcnow()
+    renewed = session.execute(
+        update(SchedulerLease)
+        .where(
+            SchedulerLease.name == LEASE_NAME,
+            (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now),
+        )
+        .values(holder=holder, expires_at=now + ttl, acquired_at=now)
+    )
+    if renewed.rowcount:
+        return True
+    exists = session.scalar(select(SchedulerLease.name).where(SchedulerLease.name == LEASE_NAME))
+    if exists:
+        return False
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(SchedulerLease).values(
+                    name=LEASE_NAME, holder=holder, acquired_at=now, expires_at=now + ttl
+                )
+            )
+    except IntegrityError:
+        return False  # another scheduler inserted it first
+    return True
+
+
+def release(session: Session, *, holder: str) -> None:
+    """Give the lease up at once (clean shutdown), so a standby takes over immediately."""
+    session.execute(
+        update(SchedulerLease)
+        .where(SchedulerLease.name == LEASE_NAME, SchedulerLease.holder == holder)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+
+
+def lease_holder(session: Session) -> SchedulerLease | None:
+    """The current lease row (its holder may have expired)."""
+    return session.get(SchedulerLease, LEASE_NAME)
+
+
+def run_recorded(db: Database, job_id: str, func: JobFunc) -> JobRun | None:
+    """Run `func`, recording start, end, rows and any error; never raises.
+
+    A job that failed recently waits out an exponential back-off first (returns None):
+    a broken source is retried, but does not hammer anything or flood the history.
+    """
+    if _backing_off(db, job_id):
+        return None
     with db.session(write=True) as session:
         run = JobRun(job_id=job_id, host=f"{socket.gethostname()}:{os.getpid()}")
         session.add(run)
@@ -48,7 +121,7 @@ def run_recorded(db: Database, job_id: str, func: JobFunc) -> JobRun:
     try:
         result = func()
         rows, detail = result.rows, result.detail or {}
-    except Exception as exc:
+    except Exception as exc:  # a failing job is recorded, never fatal
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:4000]
         log.exception("job %s failed", job_id)
     with db.session(write=True) as session:
@@ -62,28 +135,109 @@ def run_recorded(db: Database, job_id: str, func: JobFunc) -> JobRun:
         return run
 
 
-def start_scheduler(db: Database, jobs: list[JobSpec]) -> BackgroundScheduler:
-    """Start a background scheduler running `jobs`, each recorded in the run history."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-    for job in jobs:
-        # Passing next_run_time=None would add the job paused, so only pass it to run now.
-        start_now = {"next_run_time": utcnow()} if job.run_at_start else {}
-        scheduler.add_job(
-            run_recorded,
-            "interval",
-            seconds=job.every_seconds,
-            args=(db, job.id, job.func),
-            id=job.id,
-            name=job.description,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            # Late runs still happen (APScheduler's 1 s default would silently skip them).
-            misfire_grace_time=max(30, job.every_seconds),
-            **start_now,
-        )
-    scheduler.start()
-    return scheduler
+def backoff_for(failures: int) -> timedelta:
+    """Wait after `failures` consecutive failures: 1, 2, 4 … minutes, at most 30."""
+    if failures <= 0:
+        return timedelta(0)
+    return min(BACKOFF_BASE * (2 ** (failures - 1)), BACKOFF_MAX)
+
+
+def _backing_off(db: Database, job_id: str) -> bool:
+    with db.session() as session:
+        recent = session.execute(
+            select(JobRun.status, JobRun.finished_at)
+            .where(JobRun.job_id == job_id, JobRun.finished_at.is_not(None))
+            .order_by(JobRun.started_at.desc())
+            .limit(8)
+        ).all()
+    failures = 0
+    for status, _finished in recent:
+        if status != "failed":
+            break
+        failures += 1
+    if not failures:
+        return False
+    return utcnow() - recent[0].finished_at < backoff_for(failures)
+
+
+@dataclass
+class LeasedScheduler:
+    """An APScheduler that runs its jobs only while it holds the database lease."""
+
+    db: Database
+    jobs: list[JobSpec]
+    holder: str = field(default_factory=holder_id)
+    renew_every_s: float = RENEW_EVERY_S
+    ttl: timedelta = LEASE_TTL
+    held: bool = False
+    _scheduler: BackgroundScheduler | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _keeper: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Add the jobs (paused until the lease is ours) and start keeping the lease."""
+        scheduler = BackgroundScheduler(timezone="UTC")
+        for job in self.jobs:
+            # Passing next_run_time=None would add the job paused, so only pass it to run now.
+            start_now = {"next_run_time": utcnow()} if job.run_at_start else {}
+            scheduler.add_job(
+                self._guarded,
+                "interval",
+                seconds=job.every_seconds,
+                args=(job,),
+                id=job.id,
+                name=job.description,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                # Late runs still happen (APScheduler's 1 s default would silently skip them).
+                misfire_grace_time=max(30, job.every_seconds),
+                **start_now,
+            )
+        scheduler.start(paused=True)
+        self._scheduler = scheduler
+        self._keeper = threading.Thread(target=self._keep_lease, name="lease", daemon=True)
+        self._keeper.start()
+
+    def stop(self) -> None:
+        """Stop running jobs and hand the lease over."""
+        self._stop.set()
+        if self._keeper is not None:
+            self._keeper.join(timeout=self.renew_every_s + 5)
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+        if self.held:
+            with self.db.session(write=True) as session:
+                release(session, holder=self.holder)
+            self.held = False
+
+    def tick(self) -> bool:
+        """Renew or acquire once; resume or pause jobs to match. Returns whether held."""
+        try:
+            with self.db.session(write=True) as session:
+                held = try_acquire(session, holder=self.holder, ttl=self.ttl)
+        except Exception:  # database unreachable: assume the lease is lost
+            log.exception("scheduler lease check failed")
+            held = False
+        if held != self.held:
+            log.info("scheduler %s %s the lease", self.holder, "holds" if held else "lost")
+        self.held = held
+        if self._scheduler is not None:
+            if held:
+                self._scheduler.resume()
+            else:
+                self._scheduler.pause()
+        return held
+
+    def _keep_lease(self) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._stop.wait(self.renew_every_s)
+
+    def _guarded(self, job: JobSpec) -> None:
+        # Jobs queued just before a lost lease must not run: check again at start.
+        if self.held and not self._stop.is_set():
+            run_recorded(self.db, job.id, job.func)
 
 
 def recent_runs(db: Database, *, job_id: str | None = None, limit: int = 50) -> list[JobRun]:

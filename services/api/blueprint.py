@@ -34,12 +34,14 @@ def endpoint(
     status: int = 200,
     errors: Iterable[int] = (),
     tags: Sequence[str] = (),
+    raw_body: dict[str, Any] | None = None,
 ) -> Callable[[F], F]:
     """Declare who may call a view, its models and its documentation; enforce all of it.
 
     Request models come from the view's annotations: `query: SomeQuery`, `json: SomeBody`
     (validated by spectree) and `path: SomePath` (validated here from the URL variables).
-    `resp` is the model of the success body answered with `status`.
+    `resp` is the model of the success body answered with `status`. `raw_body` documents a
+    body the view reads itself (CSV, XML): an OpenAPI requestBody object.
     """
     policy = Policy(scope=scope, roles=require_roles(roles))
 
@@ -70,6 +72,8 @@ def endpoint(
 
         guarded.__doc__ = f"{(view.__doc__ or '').strip()}\n\n{policy.describe()}"
         attach(guarded, policy)
+        if raw_body is not None:
+            guarded.beacon_raw_body = raw_body  # type: ignore[attr-defined]
         return guarded  # type: ignore[return-value]
 
     return decorate

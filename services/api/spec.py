@@ -100,3 +100,6 @@ def _add_policies(document: dict[str, Any], server: Flask, *, blueprint: str) ->
             if policy is not None:
                 operation["x-beacon-scope"] = policy.scope.value
                 operation["x-beacon-roles"] = sorted(policy.roles)
+            raw_body = getattr(view, "beacon_raw_body", None)
+            if raw_body is not None:
+                operation["requestBody"] = raw_body

@@ -9,6 +9,7 @@ import click
 from services import auth
 from services.cli._base import BeaconGroup, CliState, describe_database, pass_state
 from services.cli.audit_trail import audit_group
+from services.cli.ingest import ingest, quarantine_group, scheduler
 from services.cli.serve import serve
 from services.cli.simulate import simulate
 from services.cli.tokens import token_group
@@ -64,6 +65,9 @@ cli.add_command(token_group)
 cli.add_command(audit_group)
 cli.add_command(simulate)
 cli.add_command(serve)
+cli.add_command(ingest)
+cli.add_command(quarantine_group)
+cli.add_command(scheduler)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.db.models import IngestBatch, QuarantinedRecord, Source, utcnow
+from services.db.models import DataHealthEvent, IngestBatch, QuarantinedRecord, Source, utcnow
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,47 @@ def source_freshness(session: Session, *, now: datetime | None = None) -> list[S
     return result
 
 
+def update_staleness(session: Session, *, now: datetime | None = None) -> list[str]:
+    """Mark sources stale or fresh again; raise and resolve `stale` data-health events.
+
+    Returns human lines describing what changed, for the job history.
+    """
+    now = now or utcnow()
+    changes = []
+    for source in session.scalars(select(Source).where(Source.enabled.is_(True))):
+        state = _status(source, now)
+        if state == "unknown":
+            continue
+        open_event = session.scalar(
+            select(DataHealthEvent).where(
+                DataHealthEvent.kind == "stale",
+                DataHealthEvent.source_id == source.id,
+                DataHealthEvent.resolved_at.is_(None),
+            )
+        )
+        if state == "stale" and open_event is None:
+            silent = _age(source.last_received_at, now) or 0
+            session.add(
+                DataHealthEvent(
+                    kind="stale",
+                    severity="major",
+                    source_id=source.id,
+                    detected_at=now,
+                    summary=(
+                        f"{source.name} silent for {int(silent // 60)} min "
+                        f"(threshold {source.stale_after_s // 60} min)"
+                    ),
+                    details={"last_received_at": _iso(source.last_received_at)},
+                )
+            )
+            changes.append(f"{source.name} went stale")
+        elif state == "fresh" and open_event is not None:
+            open_event.resolved_at = now
+            changes.append(f"{source.name} delivers again")
+        source.status = "stale" if state == "stale" else "ok"
+    return changes
+
+
 def stale_sources(freshness: list[SourceFreshness]) -> list[str]:
     """Names of enabled sources whose newest delivery is older than their threshold."""
     return [f.name for f in freshness if f.status == "stale"]
@@ -85,6 +126,10 @@ def _status(source: Source, now: datetime) -> str:
     if (now - source.last_received_at).total_seconds() > source.stale_after_s:
         return "stale"
     return "fresh"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _age(moment: datetime | None, now: datetime) -> float | None:

@@ -11,14 +11,14 @@ import gzip
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from services import audit
@@ -35,10 +35,12 @@ from services.db.models import (
     utcnow,
 )
 from services.db.upsert import add_counts
+from services.errors import InvalidInput, NotFound
+from services.ingest.drift import note_counters
 from services.ingest.elements import resolve_elements
 from services.ingest.mapping import apply_counter_mappings
 from services.ingest.reasons import sentence
-from services.ingest.records import Rejected
+from services.ingest.records import ParsedPayload, Rejected
 from services.ingest.validate import KpiLimits, validate
 
 KEY = ["element_id", "kpi_id", "period_end"]
@@ -104,12 +106,63 @@ def ingest_records(
         count=len(records) + len(rejected),
         source_kind=source_kind or raw_format,
     )
+    return _run_batch(
+        db,
+        batch_id=batch_id,
+        source_name=source,
+        records=records,
+        received_at=received_at,
+        rejected=rejected,
+    )
+
+
+def reprocess_batch(
+    db: Database, *, batch_id: int, parsers: Mapping[str, Callable[..., ParsedPayload]]
+) -> BatchSummary:
+    """Parse a stored batch's raw copy again and process it (after a crash or a fix).
+
+    Safe to repeat: what a previous run stored counts as duplicates, and the batch's own
+    earlier refusals are replaced, so counts describe the last run.
+    """
+    with db.session(write=True) as session:
+        batch = session.get(IngestBatch, batch_id)
+        if batch is None:
+            raise NotFound(f"no ingest batch {batch_id}")
+        parser = parsers.get(batch.raw_format)
+        if parser is None:
+            raise InvalidInput(f"batches in format {batch.raw_format!r} cannot be replayed here")
+        source_name = session.get(Source, batch.source_id).name  # type: ignore[union-attr]
+        received_at = batch.received_at
+        parsed = parser(read_raw(batch), name=f"batch-{batch_id}")
+        session.execute(delete(QuarantinedRecord).where(QuarantinedRecord.batch_id == batch_id))
+        batch.status = "processing"
+        batch.error = None
+        batch.received = parsed.received
+    return _run_batch(
+        db,
+        batch_id=batch_id,
+        source_name=source_name,
+        records=parsed.records,
+        received_at=received_at,
+        rejected=parsed.rejected,
+    )
+
+
+def _run_batch(
+    db: Database,
+    *,
+    batch_id: int,
+    source_name: str,
+    records: pd.DataFrame,
+    received_at: datetime,
+    rejected: Sequence[Rejected],
+) -> BatchSummary:
     try:
         with db.session(write=True) as session:
-            summary = _process(
+            return _process(
                 session,
                 batch_id=batch_id,
-                source_name=source,
+                source_name=source_name,
                 records=records,
                 received_at=received_at,
                 rejected=rejected,
@@ -127,7 +180,6 @@ def ingest_records(
                 )
             )
         raise
-    return summary
 
 
 def ensure_source(
@@ -200,6 +252,8 @@ def _process(
         batch_id=batch_id, source=source_name, received=len(records) + len(rejected)
     )
     mapped = apply_counter_mappings(session, records) if len(records) else records
+    if len(mapped):
+        note_counters(session, source_id=source.id, frame=mapped, now=received_at)
     frame, refused = validate(mapped, kpis=limits, now=received_at)
     refused = pd.concat([refused, _parser_refusals(rejected)], ignore_index=True)
     _quarantine(session, refused, batch_id=batch_id, source_id=source.id, at=received_at)

@@ -23,6 +23,10 @@ REASONS: dict[str, str] = {
     "mixed_domains": "a batch mixes event domains (one domain per batch)",
     "mixed_namespaces": "a stndDefined batch mixes stndDefinedNamespace values",
     "unsupported_event": "the event domain carries nothing Beacon stores",
+    "payload_too_large": "the payload inflates past the size Beacon accepts (gzip bomb guard)",
+    # Value-level, found by parsers while reading a file (3GPP PM XML).
+    "unknown_counter_position": "the value's position (p) names no counter of its measInfo",
+    "result_count_mismatch": "measResults holds a different number of values than measTypes",
 }
 
 

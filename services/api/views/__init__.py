@@ -1,5 +1,5 @@
 """API views, one module per area; importing this package registers their routes."""
 
-from services.api.views import admin, audit, inventory, meta
+from services.api.views import admin, alarms, audit, inventory, meta, telemetry
 
-__all__ = ["admin", "audit", "inventory", "meta"]
+__all__ = ["admin", "alarms", "audit", "inventory", "meta", "telemetry"]

@@ -1,0 +1,54 @@
+"""Which parser reads which raw format: used by `beacon ingest`, the drop folder and replay."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pandas as pd
+
+from services.ingest.records import ParsedPayload
+from services.ingest.sources import telemetry
+
+Parser = Callable[..., ParsedPayload]
+
+
+def parse_records_csv(payload: bytes, *, name: str = "") -> ParsedPayload:
+    """The CSV Beacon itself keeps as raw for batches that arrived as frames (simulator)."""
+    frame = pd.read_csv(io.BytesIO(payload), dtype={"value": "object"}, keep_default_na=False)
+    frame["value"] = frame["value"].replace("", None)
+    return ParsedPayload(records=frame, meta={"format": "records-csv", "file": name})
+
+
+def parsers() -> dict[str, Parser]:
+    """raw_format -> parser; formats whose parser is not installed are simply absent."""
+    table: dict[str, Parser] = {
+        "csv": telemetry.parse_csv,
+        "json": telemetry.parse_json,
+        "records-csv": parse_records_csv,
+        "simulator": parse_records_csv,
+    }
+    try:
+        from services.ingest.sources.pm_xml import parse_pm_xml
+    except ImportError:  # pragma: no cover - the PM parser ships with Beacon
+        pass
+    else:
+        table["pm-xml"] = parse_pm_xml
+    return table
+
+
+def guess_format(name: str, payload: bytes) -> str | None:
+    """A format from a file name, falling back to the first bytes; None when unknown."""
+    lower = name.lower()
+    if lower.endswith((".xml", ".xml.gz")) or payload[:2] == b"\x1f\x8b":
+        return "pm-xml"
+    if lower.endswith(".csv"):
+        return "csv"
+    if lower.endswith(".json"):
+        return "json"
+    head = payload.lstrip()[:1]
+    if head == b"<":
+        return "pm-xml"
+    if head in (b"[", b"{"):
+        return "json"
+    return None

@@ -1,0 +1,238 @@
+"""3GPP file-based PM: TS 32.435 `measCollecFile` and TS 28.532 `measDataFile`, plain or gzip.
+
+`parse_pm_xml(payload, name=...)` turns one file into records (dn, kpi, period_end, value,
+vendor, sw_version, suspect, granularity_s), refusals and notes. It never raises: a file it
+cannot read becomes one refusal with a reason code, so counts stay exact.
+
+Rules:
+- One record per value. The counter is the `measType` with the value's `p` (or, in the
+  older form, the name at the same position of `measTypes`), exactly as in the file; the
+  counter_mappings table maps it to a KPI later, unmapped ones are quarantined (replayable).
+- Object: dn = dnPrefix + "," + measObjLdn (TS 32.300: DN prefix + local DN). The LDN is
+  used alone when the header has no dnPrefix, when the LDN already starts with the prefix
+  or with a DC= root, and when dnPrefix is not a DN (e.g. "some dnPrefix"; noted). The
+  managedElement localDn is not part of the object's name.
+- Period end: granPeriod endTime in UTC; a time without a UTC offset is ambiguous and left
+  empty (the pipeline quarantines those values as bad_timestamp). granularity_s from its
+  ISO 8601 duration (PT900S), empty when unreadable (noted).
+- Vendor from fileHeader vendorName; sw_version from managedElement / measEntity swVersion.
+- Blank values, NIL (32.435) and NULL (28.532) become an empty value: the pipeline
+  quarantines them as missing_value.
+- Histogram (PDF) counters, values like "1,0,5": one record per bin named
+  `<counter>.bin<i>` with i from 0, so each bin can be mapped on its own; unmapped bins
+  are quarantined as unknown_counter and replayable. An empty bin is a blank value.
+- suspect true (or 1): the values are kept with suspect=True (stored, flagged, trusted
+  less). An unreadable flag also counts as suspect (noted).
+- A value whose p names no measType is refused as unknown_counter_position; when
+  measResults and measTypes differ in length every value of that measValue is refused as
+  result_count_mismatch (a missing value would shift all the others).
+- Anything before the XML declaration that is only whitespace, byte-order marks,
+  processing instructions (e.g. an xml-stylesheet line) or comments is removed and noted;
+  other content there leaves the file malformed. Stylesheets are never fetched or applied.
+- Refused outright (one refusal for the file): a DOCTYPE or entity declaration
+  (unsafe_xml, before any parsing), XML that is not well-formed or truncated
+  (malformed_payload), another root element or a root in the other format's namespace
+  (unsupported_format), a UTF-16/32 payload (unsupported_format: PM files are UTF-8), a
+  missing fileHeader or a measData without managedElement / measEntity (missing_field, as
+  the schema requires them), and gzip that is corrupt (malformed_payload) or inflates past
+  `max_bytes` (payload_too_large; it is inflated in chunks, never whole).
+- A file with a header and no measData is valid (the schema allows it): zero records, noted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from services.ingest.records import ParsedPayload, Rejected
+from services.ingest.sources.pm_xml_walk import NO_VALUE, Notes, PayloadRefused, Walk, walk_document
+
+MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
+HEAD_BYTES = 64 * 1024
+CHUNK_BYTES = 1024 * 1024
+COLUMNS = ("dn", "kpi", "period_end", "value", "vendor", "sw_version", "suspect", "granularity_s")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
+_DECLARATION = re.compile(rb"<\?xml[\s?]")
+# Whitespace, processing instructions and comments: all XML allows before the root.
+_MISC = re.compile(rb"(?:\s|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+
+
+def parse_pm_xml(
+    payload: bytes, *, name: str = "", max_bytes: int = MAX_DECOMPRESSED_BYTES
+) -> ParsedPayload:
+    """Records, refusals and notes of one PM XML file (plain or gzip); never raises."""
+    notes = Notes()
+    stream: _Stream | None = None
+    try:
+        stream = _open(payload, max_bytes=max_bytes, notes=notes)
+        walk = walk_document(stream, name=name, notes=notes)
+    except PayloadRefused as refusal:
+        head = stream.head if stream is not None else payload[:HEAD_BYTES]
+        return _refused(refusal, name=name, head=head, notes=notes)
+    records, histograms = _frame(walk)
+    meta = _meta(walk, records, histograms)
+    return ParsedPayload(records=records, rejected=walk.rejected, meta=meta)
+
+
+class _Stream:
+    """The payload as a file for lxml: a repaired head first, then the rest, size-capped."""
+
+    def __init__(self, source: Any, *, max_bytes: int, notes: Notes) -> None:
+        self.source = source
+        self.max_bytes = max_bytes
+        self.total = 0
+        self.head = self._take(HEAD_BYTES)
+        self.pending = _repair_prolog(self.head, notes)
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (lxml asks for small chunks)."""
+        size = CHUNK_BYTES if size is None or size < 0 else size
+        if self.pending:
+            chunk, self.pending = self.pending[:size], self.pending[size:]
+            return chunk
+        return self._take(size)
+
+    def _take(self, size: int) -> bytes:
+        try:
+            chunk = self.source.read(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise PayloadRefused("malformed_payload", f"gzip: {exc}") from None
+        self.total += len(chunk)
+        if self.total > self.max_bytes:
+            raise PayloadRefused(
+                "payload_too_large", f"inflates past {self.max_bytes} bytes", "payload"
+            )
+        return chunk
+
+
+def _open(payload: bytes, *, max_bytes: int, notes: Notes) -> _Stream:
+    if not payload:
+        raise PayloadRefused("malformed_payload", "empty payload")
+    source: Any = io.BytesIO(payload)
+    if payload.startswith(_GZIP_MAGIC):
+        notes.add("gzip")
+        source = gzip.GzipFile(fileobj=source, mode="rb")
+    stream = _Stream(source, max_bytes=max_bytes, notes=notes)
+    if not stream.head.strip():
+        raise PayloadRefused("malformed_payload", "empty payload")
+    return stream
+
+
+def _repair_prolog(head: bytes, notes: Notes) -> bytes:
+    """Drop PIs/whitespace before the declaration; refuse DTDs and non-UTF-8 payloads."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4]:
+        raise PayloadRefused("unsupported_format", "UTF-16/32 payload; PM XML is UTF-8")
+    found = _DECLARATION.search(head)
+    if found and found.start() > 0:
+        before = head[: found.start()]
+        if _MISC.fullmatch(before.replace(_BOM, b"")):
+            head = head[found.start() :]
+            if before.strip().strip(_BOM):
+                kind = "stylesheet instruction" if b"stylesheet" in before else "instructions"
+                notes.add(f"removed {len(before)} bytes ({kind}) before the XML declaration")
+    prolog_end = _MISC.match(head, len(_BOM) if head.startswith(_BOM) else 0)
+    if prolog_end is not None and head.startswith(b"<!DOCTYPE", prolog_end.end()):
+        raise PayloadRefused("unsafe_xml", "the document declares a DTD (DOCTYPE)")
+    return head
+
+
+def _frame(walk: Walk) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The records in file order, histogram values expanded (and the widest bin count)."""
+    n = len(walk.values)
+    owner = np.repeat(np.arange(len(walk.counts)), walk.counts)
+    values = np.array(
+        ["" if v is None or v.strip() in NO_VALUE else v for v in walk.values], dtype=object
+    )
+    counters = np.array(walk.counters, dtype=object)
+    histograms: dict[str, int] = {}
+    bins = [i for i, v in enumerate(values) if "," in v]
+    if bins:
+        owner, counters, values = _expand_bins(owner, counters, values, bins, histograms)
+        n = len(values)
+    periods = pd.DatetimeIndex(pd.to_datetime(walk.periods, utc=True), tz="UTC")
+    period_index = np.asarray(walk.period_index, dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "dn": np.array(walk.dns, dtype=object)[owner],
+            "kpi": counters,
+            "period_end": periods.take(period_index[owner]) if n else periods[:0],
+            "value": values,
+            "vendor": np.full(n, walk.vendor, dtype=object),
+            "sw_version": np.array(walk.sw_versions, dtype=object)[owner],
+            "suspect": np.asarray(walk.suspects, dtype=bool)[owner],
+            "granularity_s": pd.array(walk.granularity, dtype="Int64").take(owner),
+        },
+        columns=list(COLUMNS),
+    )
+    return frame, histograms
+
+
+def _expand_bins(
+    owner: np.ndarray,
+    counters: np.ndarray,
+    values: np.ndarray,
+    rows: list[int],
+    histograms: dict[str, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Replace each histogram value by its bins, keeping file order."""
+    bin_rows: list[int] = []
+    bin_counters: list[str] = []
+    bin_values: list[str] = []
+    for row in rows:
+        parts = values[row].split(",")
+        counter = counters[row]
+        histograms[counter] = max(histograms.get(counter, 0), len(parts))
+        for i, part in enumerate(parts):
+            bin_rows.append(row)
+            bin_counters.append(f"{counter}.bin{i}")
+            bin_values.append("" if part.strip() in NO_VALUE else part)
+    keep = np.ones(len(values), dtype=bool)
+    keep[rows] = False
+    position = np.concatenate([np.flatnonzero(keep), np.asarray(bin_rows)])
+    order = np.argsort(position, kind="stable")
+    return (
+        np.concatenate([owner[keep], owner[bin_rows]])[order],
+        np.concatenate([counters[keep], np.array(bin_counters, dtype=object)])[order],
+        np.concatenate([values[keep], np.array(bin_values, dtype=object)])[order],
+    )
+
+
+def _meta(walk: Walk, records: pd.DataFrame, histograms: dict[str, int]) -> dict[str, Any]:
+    return {
+        "format": walk.format,
+        "file": walk.name,
+        "file_format_version": walk.file_format_version,
+        "vendor": walk.vendor,
+        "sw_versions": sorted({v for v in walk.sw_versions if v}),
+        "begin_time": walk.begin_time,
+        "end_time": walk.end_time,
+        "counters": sorted(walk.declared),
+        "histograms": dict(sorted(histograms.items())),
+        "elements": int(records["dn"].nunique()),
+        "meas_infos": walk.meas_infos,
+        "values": len(walk.values) + len(walk.rejected),
+        "notes": list(walk.notes),
+    }
+
+
+def _refused(refusal: PayloadRefused, *, name: str, head: bytes, notes: Notes) -> ParsedPayload:
+    record = {
+        "file": name,
+        "error": refusal.error,
+        "head": head[:400].decode("utf-8", errors="replace")[:200],
+    }
+    rejected = Rejected(refusal.code, record, reason=refusal.error, field=refusal.field)
+    meta = {"file": name, "format": None, "refused": refusal.code, "notes": list(notes)}
+    return ParsedPayload(records=_empty(), rejected=[rejected], meta=meta)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype="object") for column in COLUMNS})

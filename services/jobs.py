@@ -1,0 +1,124 @@
+"""The scheduled jobs Beacon runs, built from settings; each owns its session."""
+
+from __future__ import annotations
+
+import logging
+
+from services.config import Settings
+from services.db import Database
+from services.ingest import drift, gaps, health
+from services.ingest.dropfolder import poll_drop_folder
+from services.ingest.replay import replay_stuck_batches
+from services.scheduler import JobResult, JobSpec
+
+log = logging.getLogger(__name__)
+
+SIMULATOR_JOB = "simulator.feed"
+SIMULATOR_EVERY_S = 60
+
+
+def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
+    """Every job this deployment needs: health always, drop folder and simulator if on."""
+    jobs = [
+        JobSpec(
+            "health.freshness",
+            lambda: check_freshness(db),
+            60,
+            "Source freshness: stale sources raise data-health events",
+        ),
+        JobSpec(
+            "health.gaps",
+            lambda: check_gaps(db),
+            300,
+            "Missing periods per source and element",
+            run_at_start=True,
+        ),
+        JobSpec(
+            "health.drift",
+            lambda: check_drift(db),
+            900,
+            "Schema drift (counters by vendor/version) and value drift",
+        ),
+        JobSpec(
+            "ingest.replay",
+            lambda: replay(db),
+            300,
+            "Re-process batches interrupted by a crash or failed earlier",
+        ),
+    ]
+    if settings.drop_dir is not None:
+        directory = settings.drop_dir
+        jobs.append(
+            JobSpec(
+                "ingest.drop_folder",
+                lambda: poll(db, directory),
+                settings.drop_poll_s,
+                f"Ingest files dropped into {directory}",
+                run_at_start=True,
+            )
+        )
+    if settings.simulator:
+        jobs.append(simulator_job(db, settings))
+    return jobs
+
+
+def simulator_job(db: Database, settings: Settings) -> JobSpec:
+    """The simulated network: its first run loads the history, later runs deliver live."""
+    from services.ingest.simfeed import SimulatorFeed
+
+    feed = SimulatorFeed(db, settings)
+    added = feed.prepare()
+    if added:
+        log.info("simulated network registered: %d elements", added)
+
+    def deliver() -> JobResult:
+        result = feed.catch_up()
+        return JobResult(
+            rows=result.accepted,
+            detail={
+                "batches": result.batches,
+                "received": result.received,
+                "quarantined": result.quarantined,
+            },
+        )
+
+    return JobSpec(
+        SIMULATOR_JOB, deliver, SIMULATOR_EVERY_S, "Deliver simulated telemetry", run_at_start=True
+    )
+
+
+def check_freshness(db: Database) -> JobResult:
+    with db.session(write=True) as session:
+        changes = health.update_staleness(session)
+    return JobResult(rows=len(changes), detail={"changes": changes})
+
+
+def check_gaps(db: Database) -> JobResult:
+    with db.session(write=True) as session:
+        scan = gaps.scan_gaps(session)
+    return JobResult(
+        rows=scan.gaps_opened + scan.gaps_extended,
+        detail={
+            "periods_checked": scan.periods_checked,
+            "opened": scan.gaps_opened,
+            "extended": scan.gaps_extended,
+            "filled": scan.gaps_filled,
+        },
+    )
+
+
+def check_drift(db: Database) -> JobResult:
+    with db.session(write=True) as session:
+        events = drift.vanished_counters(session) + drift.value_drift(session)
+        summaries = [e.summary for e in events]
+    return JobResult(rows=len(summaries), detail={"events": summaries[:20]})
+
+
+def replay(db: Database) -> JobResult:
+    done = replay_stuck_batches(db)
+    return JobResult(rows=sum(s.accepted for s in done), detail={"batches": len(done)})
+
+
+def poll(db: Database, directory) -> JobResult:  # type: ignore[no-untyped-def]
+    outcome = poll_drop_folder(db, directory)
+    return JobResult(rows=outcome.accepted, detail=outcome.as_dict())
