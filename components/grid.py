@@ -19,6 +19,7 @@ def data_grid(
     selectable: str | None = None,
     export_name: str | None = None,
     auto_height: bool = False,
+    row_class_rules: dict[str, str] | None = None,
 ) -> dag.AgGrid:
     """A grid; `row_id` names the field that identifies rows so updates never flicker."""
     options: dict[str, Any] = {
@@ -40,6 +41,8 @@ def data_grid(
     if selectable:
         options["rowSelection"] = {"mode": selectable, "enableClickSelection": True}
     props: dict[str, Any] = {}
+    if row_class_rules:
+        props["rowClassRules"] = row_class_rules
     if export_name:
         # Export cells starting with = + - @ as text: no formula runs when a planner opens it.
         props["csvExportParams"] = {
@@ -52,7 +55,8 @@ def data_grid(
         rowData=rows or [],
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
         dashGridOptions=options,
-        getRowId=f"params.data.{row_id}" if row_id else None,
+        # AG Grid wants string ids; numeric ones are converted (and warned about) otherwise.
+        getRowId=f"String(params.data.{row_id})" if row_id else None,
         className="beacon-grid",
         style={"width": "100%"} if auto_height else {"height": height, "width": "100%"},
         columnSize="responsiveSizeToFit",

@@ -32,13 +32,11 @@ KNOWN_FACTS = frozenset({"unchanged", "stale", "repeated"})
 
 @dataclass(frozen=True)
 class AlarmChange:
-    """What one raise or clear did.
+    """What one raise or clear did, and how many alarms it touched."""
 
-    `created`, `updated` (content changed), `unchanged` (a repeat), `stale` (inside an
-    episode already cleared, or a clear older than the open alarm), `cleared`,
-    `repeated` (the same clear again) or `unmatched` (nothing open to clear).
-    """
-
+    # created, updated (content changed), unchanged (a repeat), stale (inside an episode
+    # already cleared, or a clear older than the open alarm), cleared, repeated (the same
+    # clear again) or unmatched (nothing open to clear).
     outcome: str
     alarm: Alarm | None
     count: int = 0
@@ -156,12 +154,10 @@ def clear_matching(
     anchor: str,
     cleared_at: datetime | None = None,
 ) -> AlarmChange:
-    """Clear every open alarm whose labels match `pattern` (TMF642 alarmPattern semantics).
-
-    The `anchor` label must be on the alarm and equal; any other label constrains the
-    match only when the alarm has it, so a clear naming an id the raise lacked still
-    finds it. Alarms raised after `cleared_at` are left open.
-    """
+    """Clear every open alarm whose labels match `pattern` (TMF642 alarmPattern semantics)."""
+    # The `anchor` label must be on the alarm and equal; any other label constrains the
+    # match only when the alarm has it, so a clear naming an id the raise lacked still
+    # finds it. Alarms raised after `cleared_at` belong to a later episode and stay open.
     if not source_ids or anchor not in pattern:
         return AlarmChange("unmatched", None)
     found = _matching(
@@ -191,10 +187,7 @@ def list_alarms(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Alarm], int]:
-    """Alarms newest first, with the total matching count.
-
-    `element` matches the reference the sender gave or the DN or name of the linked element.
-    """
+    """Alarms newest first with the total; `element` is a sender's reference, a DN or a name."""
     query = select(Alarm)
     if state:
         query = query.where(Alarm.state == state)

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from selenium.webdriver.chrome.options import Options
 from testkit import (
     add_user,
+    drop_postgres_database,
     fresh_postgres_database,
     settings_for,
     sign_in,
@@ -100,17 +101,22 @@ def client_as(app: Dash, db: Database) -> Callable[[str], FlaskClient]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(worker_id: str) -> str:
+def postgres_url(worker_id: str) -> Iterator[str]:
     """A PostgreSQL database of this test worker; skips when no server answers."""
     skip_or_fail_without_postgres()
-    return fresh_postgres_database(f"beacon_test_{worker_id}")
+    url = fresh_postgres_database(f"beacon_test_{worker_id}")
+    yield url
+    drop_postgres_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Runs a test once on SQLite and once on PostgreSQL (an empty database each time)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'beacon.db'}"
+        yield f"sqlite:///{tmp_path / 'beacon.db'}"
+        return
     worker = request.getfixturevalue("worker_id")
     skip_or_fail_without_postgres()
-    return fresh_postgres_database(f"beacon_it_{worker}")
+    url = fresh_postgres_database(f"beacon_it_{worker}")
+    yield url
+    drop_postgres_database(url)  # WITH (FORCE): connections a test left open do not block it

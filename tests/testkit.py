@@ -77,7 +77,12 @@ def skip_or_fail_without_postgres() -> None:
 
 
 def fresh_postgres_database(name: str) -> str:
-    """(Re)create an empty database `name` on the test server and return its URL."""
+    """(Re)create an empty database for this test process and return its URL.
+
+    The name carries the process id, so test runs sharing one server never drop each
+    other's databases.
+    """
+    name = f"{name}_{os.getpid()}"
     admin_url = make_url(postgres_admin_url())
     with psycopg.connect(_libpq(admin_url.set(database="postgres")), autocommit=True) as conn:
         conn.execute(
@@ -88,6 +93,14 @@ def fresh_postgres_database(name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     return admin_url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    """Remove a database made by `fresh_postgres_database` (the server stays tidy)."""
+    parsed = make_url(url)
+    admin = parsed.set(database="postgres")
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
 
 def callback_request(output: str, inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from services.api import views
 from services.api.blueprint import api
 from services.api.security import policy_of
 from services.api.spec import build_document
+from services.api.ves import blueprint as ves_blueprint
 
 __all__ = ["init_api"]
 
@@ -15,6 +16,7 @@ __all__ = ["init_api"]
 def init_api(server: Flask) -> None:
     """Register the API blueprint on `server` and build its OpenAPI document."""
     server.register_blueprint(api)
+    server.register_blueprint(ves_blueprint)
     _refuse_unguarded(server)
     build_document(server, blueprint=api.name)
 

@@ -6,22 +6,83 @@ import json
 import signal
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from sqlalchemy import func, select
 
 from services.cli._base import CliState, cli_actor, echo_table, pass_state, when
-from services.db.models import QuarantinedRecord, Source
+from services.db import Database
+from services.db.models import IngestBatch, QuarantinedRecord, Source
 from services.ingest.dropfolder import ingest_file
 from services.ingest.formats import parsers
+from services.ingest.pipeline import BatchSummary
 from services.ingest.replay import replay_quarantine
 from services.jobs import standard_jobs
 from services.logs import configure_logging
 from services.scheduler import LeasedScheduler
 
-# Formats beyond the telemetry parsers register an ingest function in this table.
-EXTRA_FORMATS: dict[str, object] = {}
+
+def _ingest_ves(db: Database, payload: bytes, *, source: str | None) -> BatchSummary:
+    """A file holding one VES event or an eventList, as if POSTed to the collector."""
+    from services.ingest.sources import ves
+
+    try:
+        document = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = {}
+    is_batch = isinstance(document, dict) and "eventList" in document
+    first = (document.get("eventList") or [{}])[0] if is_batch else document.get("event", {})
+    header = first.get("commonEventHeader", {}) if isinstance(first, dict) else {}
+    listener = str(header.get("vesEventListenerVersion", ""))
+    version = "v7" if listener.startswith("7") else "v5"
+    answer = ves.receive(
+        db,
+        body=payload,
+        api_version=version,
+        batch=is_batch,
+        caller=source,
+        schemas=ves.schema_dir(),
+    )
+    return _combined(db, answer.batch_ids)
+
+
+def _combined(db: Database, batch_ids: tuple[int, ...]) -> BatchSummary:
+    """One summary over the batches a payload was split into (one per sender)."""
+    with db.session() as session:
+        rows = [session.get(IngestBatch, batch_id) for batch_id in batch_ids]
+    total = BatchSummary(batch_id=batch_ids[0] if batch_ids else 0, source="")
+    reasons: Counter[str] = Counter()
+    for row in rows:
+        if row is None:
+            continue
+        for key in ("received", "accepted", "duplicates", "corrections", "quarantined", "late"):
+            setattr(total, key, getattr(total, key) + getattr(row, key))
+        reasons.update(row.reasons)
+    total.reasons = dict(reasons)
+    return total
+
+
+def _alarm_ingester(kind: str) -> Callable[..., BatchSummary]:
+    """Alertmanager or TMF642 JSON from a file, as if POSTed to its endpoint."""
+
+    def ingest_alarm_file(db: Database, payload: bytes, *, source: str | None) -> BatchSummary:
+        from services.ingest.sources.alarms_batch import PARSERS, ingest_alarms
+
+        parsed = PARSERS[f"{kind}-json"](payload)
+        result = ingest_alarms(db, parsed=parsed, raw=payload)
+        return _combined(db, (result.batch_id,))
+
+    return ingest_alarm_file
+
+
+# Formats that are not plain telemetry records bring their own ingest function.
+EXTRA_FORMATS: dict[str, Callable[..., BatchSummary]] = {
+    "ves": _ingest_ves,
+    "alertmanager": _alarm_ingester("alertmanager"),
+    "tmf642": _alarm_ingester("tmf642"),
+}
 
 
 def _format_names() -> list[str]:
@@ -56,7 +117,7 @@ def ingest(state: CliState, paths: tuple[Path, ...], fmt: str, source: str | Non
     batches = []
     for path in paths:
         if fmt in EXTRA_FORMATS:
-            summary = EXTRA_FORMATS[fmt](db, path.read_bytes(), source=source)  # type: ignore[operator]
+            summary = EXTRA_FORMATS[fmt](db, path.read_bytes(), source=source)
         else:
             summary = ingest_file(db, path, source=source or f"{fmt}:cli", fmt=fmt)
         for key in ("received", "accepted", "duplicates", "quarantined", "late"):
@@ -126,16 +187,15 @@ def quarantine_replay(
     outcome = replay_quarantine(
         db, actor=cli_actor(), reason_code=reason, source=source, record_ids=list(ids) or None
     )
-    batch = outcome.batch
     click.echo(
         json.dumps(
             {
                 "selected": outcome.selected,
                 "replayed": outcome.replayed,
                 "skipped_not_records": outcome.skipped,
-                "accepted": batch.accepted if batch else 0,
-                "quarantined_again": batch.quarantined if batch else 0,
-                "batch_id": batch.batch_id if batch else None,
+                "accepted": outcome.accepted,
+                "quarantined_again": outcome.quarantined_again,
+                "batch_ids": [b.batch_id for b in outcome.batches],
             }
         )
     )

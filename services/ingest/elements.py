@@ -23,6 +23,7 @@ _TYPE_BY_CLASS = {
     "ethernetport": "link",
     "interface": "link",
 }
+FULL_SCAN_ABOVE = 2000
 _DOMAIN_BY_TYPE = {"cell": "RAN", "site": "RAN", "link": "Transport", "router": "Transport"}
 
 
@@ -74,8 +75,13 @@ def resolve_elements(
     """
     wanted = sorted(set(dns))
     known: dict[str, int] = {}
-    for chunk in _chunks(wanted, 900):
-        known.update(_ids(session, chunk))
+    if len(wanted) > FULL_SCAN_ABOVE:
+        # One scan of (dn, id) beats dozens of IN-list queries for a big batch.
+        everything = dict(session.execute(select(Element.dn, Element.id)).all())
+        known = {dn: everything[dn] for dn in wanted if dn in everything}
+    else:
+        for chunk in _chunks(wanted, 900):
+            known.update(_ids(session, chunk))
     missing = [dn for dn in wanted if dn not in known]
     if missing:
         now = utcnow()

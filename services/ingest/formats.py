@@ -34,6 +34,21 @@ def parsers() -> dict[str, Parser]:
         pass
     else:
         table["pm-xml"] = parse_pm_xml
+    from services.ingest.sources.ves_measurements import parse_ves_measurements
+
+    table["ves"] = parse_ves_measurements
+    return table
+
+
+def reprocessors() -> dict[str, Callable[..., object]]:
+    """raw_format -> a function(db, batch_id=...) for batches that are not plain records."""
+    from services.ingest.sources.alarms_batch import PARSERS as ALARM_PARSERS
+    from services.ingest.sources.alarms_batch import replay_alarm_batch
+    from services.ingest.sources.ves_store import EVENTS_FORMAT, reprocess_event_batch
+
+    table: dict[str, Callable[..., object]] = {EVENTS_FORMAT: reprocess_event_batch}
+    for fmt in ALARM_PARSERS:
+        table[fmt] = replay_alarm_batch
     return table
 
 

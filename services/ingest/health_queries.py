@@ -424,12 +424,15 @@ def gap_matrix(
     gaps["first"] = start + skipped * cadence
     gaps["periods"] = (end - gaps["first"].to_numpy()) // cadence + 1
     gaps = gaps[gaps["periods"] > 0]
+    # Rows are keyed by DN: element names repeat (every site has a cell "C1").
     whole_source = gaps["element"].isna()
-    gaps["label"] = gaps["element"].where(~whole_source, gaps["source"] + " · whole source")
     gaps["dn"] = gaps["dn"].where(~whole_source, "every element of " + gaps["source"])
-    worst = gaps.groupby("label")["periods"].sum().sort_values(ascending=False, kind="stable")
+    gaps["name"] = gaps["element"].where(~whole_source, gaps["source"] + " · whole source")
+    worst = gaps.groupby("dn")["periods"].sum().sort_values(ascending=False, kind="stable")
     keep = list(worst.index[:limit])
-    shown = gaps[gaps["label"].isin(keep)]
+    shown = gaps[gaps["dn"].isin(keep)]
+    labels = _row_labels(shown.drop_duplicates("dn").set_index("dn")["name"].reindex(keep))
+    sources = shown.groupby("dn")["source"].agg(lambda names: ", ".join(sorted(set(names))))
     repeats = shown["periods"].to_numpy()
     step = np.concatenate([np.arange(n) for n in repeats])
     period_end = (
@@ -438,19 +441,16 @@ def gap_matrix(
     )
     periods = pd.DataFrame(
         {
-            "label": np.repeat(shown["label"].to_numpy(), repeats),
             "dn": np.repeat(shown["dn"].to_numpy(), repeats),
-            "source": np.repeat(shown["source"].to_numpy(), repeats),
             "bucket": pd.to_datetime(period_end // 3600 * 3600, unit="s", utc=True),
         }
     )
-    cells = (
-        periods.groupby(["label", "dn", "source", "bucket"], as_index=False)
-        .size()
-        .rename(columns={"size": "missing"})
-    )
-    cells["rank"] = cells["label"].map({label: i for i, label in enumerate(keep)})
-    cells = cells.sort_values(["rank", "bucket"]).drop(columns="rank")
+    cells = periods.groupby(["dn", "bucket"], as_index=False).size()
+    cells = cells.rename(columns={"size": "missing"})
+    cells["label"] = cells["dn"].map(labels)
+    cells["source"] = cells["dn"].map(sources)
+    cells["rank"] = cells["dn"].map({dn: i for i, dn in enumerate(keep)})
+    cells = cells.sort_values(["rank", "bucket"])[["label", "dn", "source", "bucket", "missing"]]
     return GapMatrix(cells.reset_index(drop=True), len(worst), len(keep), since, until)
 
 
@@ -571,6 +571,20 @@ def job_states(session: Session, *, now: datetime | None = None) -> list[JobStat
             )
         )
     return states
+
+
+def _row_labels(names: pd.Series) -> dict[str, str]:
+    """Element names by DN; names shared by several rows get their parent's name too."""
+    labels = {}
+    repeated = set(names[names.duplicated(keep=False)])
+    for dn, name in names.items():
+        if name in repeated:
+            parts = [part.partition("=")[2] for part in str(dn).split(",")[-2:]]
+            name = " · ".join(p for p in parts if p) or str(dn)
+        labels[str(dn)] = str(name)
+    if len(set(labels.values())) < len(labels):
+        return {dn: dn for dn in labels}  # still ambiguous: the DN is always unique
+    return labels
 
 
 def _epoch_seconds(column: pd.Series) -> np.ndarray:

@@ -45,6 +45,7 @@ from services.ingest.validate import KpiLimits, validate
 
 KEY = ["element_id", "kpi_id", "period_end"]
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
+REPLAY_FORMAT = "quarantine-replay"
 
 
 @dataclass
@@ -255,8 +256,11 @@ def _process(
     if len(mapped):
         note_counters(session, source_id=source.id, frame=mapped, now=received_at)
     frame, refused = validate(mapped, kpis=limits, now=received_at)
-    refused = pd.concat([refused, _parser_refusals(rejected)], ignore_index=True)
+    # Parser refusals keep exactly their own fields (no empty record columns added).
+    parser_refused = _parser_refusals(rejected)
     _quarantine(session, refused, batch_id=batch_id, source_id=source.id, at=received_at)
+    _quarantine(session, parser_refused, batch_id=batch_id, source_id=source.id, at=received_at)
+    refused = pd.concat([refused[["reason_code"]], parser_refused[["reason_code"]]])
     summary.quarantined = len(refused)
     summary.reasons = dict(Counter(refused["reason_code"])) if len(refused) else {}
 
@@ -291,8 +295,11 @@ def _process(
 
     if summary.corrections:
         _audit_corrections(session, frame, source_name=source_name, batch_id=batch_id)
-    source.last_received_at = received_at
-    source.status = "ok"
+    if batch_kind(session, batch_id) != REPLAY_FORMAT:
+        # A replay is Beacon re-reading old records, not the source delivering: it must not
+        # make a silent source look fresh.
+        source.last_received_at = received_at
+        source.status = "ok"
     batch = session.get(IngestBatch, batch_id)
     assert batch is not None
     batch.status = "done"
@@ -332,6 +339,11 @@ def _audit_corrections(
         object_id=batch_id,
         after={"corrections": len(corrected), "examples": examples},
     )
+
+
+def batch_kind(session: Session, batch_id: int) -> str:
+    """The raw format a batch arrived in."""
+    return session.scalar(select(IngestBatch.raw_format).where(IngestBatch.id == batch_id)) or ""
 
 
 def _parser_refusals(rejected: Sequence[Rejected]) -> pd.DataFrame:
@@ -425,7 +437,7 @@ def _write_measurements(
         {
             "element_id": written["element_id"].astype("int64").to_numpy(),
             "kpi_id": written["kpi_id"].astype("int64").to_numpy(),
-            "period_end": written["period_end"].to_numpy(),
+            "period_end": written["period_end"].reset_index(drop=True),
             "value": written["value"].astype("float64").to_numpy(),
             "revision": written["revision"].astype("int64").to_numpy(),
             "superseded": ~last_write.to_numpy(),
@@ -439,7 +451,6 @@ def _write_measurements(
             "batch_id": batch_id,
         }
     )
-    rows["period_end"] = pd.to_datetime(rows["period_end"], utc=True)
     rows["received_at"] = pd.Timestamp(received_at)
     insert_frame(session, Measurement.__table__, rows)
     per_period = rows.groupby("period_end", as_index=False).agg(

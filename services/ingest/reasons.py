@@ -23,10 +23,14 @@ REASONS: dict[str, str] = {
     "mixed_domains": "a batch mixes event domains (one domain per batch)",
     "mixed_namespaces": "a stndDefined batch mixes stndDefinedNamespace values",
     "unsupported_event": "the event domain carries nothing Beacon stores",
-    "payload_too_large": "the payload inflates past the size Beacon accepts (gzip bomb guard)",
+    "mixed_sources": "a TMF642 batch mixes sourceSystemId values (one source system per batch)",
+    "payload_too_large": "the payload (decompressed) is larger than Beacon accepts",
     # Value-level, found by parsers while reading a file (3GPP PM XML).
     "unknown_counter_position": "the value's position (p) names no counter of its measInfo",
     "result_count_mismatch": "measResults holds a different number of values than measTypes",
+    # Event-level, found while storing VES events.
+    "no_measurements": "the measurement event carries no values Beacon can read",
+    "internal_error": "Beacon failed while reading the payload (kept for replay once fixed)",
 }
 
 

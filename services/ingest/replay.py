@@ -17,8 +17,8 @@ from services.audit import Actor
 from services.db import Database
 from services.db.models import IngestBatch, QuarantinedRecord, Source, utcnow
 from services.errors import InvalidInput, NotFound
-from services.ingest.formats import parsers
-from services.ingest.pipeline import BatchSummary, ingest_records, reprocess_batch
+from services.ingest.formats import parsers, reprocessors
+from services.ingest.pipeline import REPLAY_FORMAT, BatchSummary, ingest_records, reprocess_batch
 
 # A batch still "processing" this long after it arrived was interrupted by a crash.
 STUCK_AFTER = timedelta(minutes=10)
@@ -33,31 +33,70 @@ class QuarantineReplay:
     selected: int
     replayed: int
     skipped: int
-    batch: BatchSummary | None
+    batches: list[BatchSummary]
+
+    @property
+    def batch(self) -> BatchSummary | None:
+        """The last replay batch (one per source), if any ran."""
+        return self.batches[-1] if self.batches else None
+
+    @property
+    def accepted(self) -> int:
+        return sum(b.accepted for b in self.batches)
+
+    @property
+    def quarantined_again(self) -> int:
+        return sum(b.quarantined for b in self.batches)
 
 
 def replay_stuck_batches(db: Database, *, now: datetime | None = None) -> list[BatchSummary]:
     """Re-process batches a crash left in `processing` (and failed ones), oldest first."""
     now = now or utcnow()
+    table, special = parsers(), reprocessors()
     with db.session() as session:
         stuck = session.scalars(
             select(IngestBatch.id)
             .where(
                 IngestBatch.status.in_(("processing", "failed")),
                 IngestBatch.received_at < now - STUCK_AFTER,
+                # Only formats Beacon can read again; others would be retried forever.
+                IngestBatch.raw_format.in_(sorted(set(table) | set(special))),
             )
             .order_by(IngestBatch.id)
             .limit(100)
         ).all()
-    table = parsers()
     done = []
     for batch_id in stuck:
-        # One bad batch never stops the others; reprocess_batch records its own failure.
+        # One bad batch never stops the others; a failure is recorded on its batch row.
         try:
-            done.append(reprocess_batch(db, batch_id=batch_id, parsers=table))
+            with db.session() as session:
+                fmt = session.get(IngestBatch, batch_id).raw_format  # type: ignore[union-attr]
+            if fmt in special:
+                special[fmt](db, batch_id=batch_id)
+                done.append(_summary_of(db, batch_id))
+            else:
+                done.append(reprocess_batch(db, batch_id=batch_id, parsers=table))
         except Exception:  # noqa: BLE001,S112 - recorded on the batch row, next one continues
             continue
     return done
+
+
+def _summary_of(db: Database, batch_id: int) -> BatchSummary:
+    with db.session() as session:
+        batch = session.get(IngestBatch, batch_id)
+        assert batch is not None
+        source = session.get(Source, batch.source_id)
+        return BatchSummary(
+            batch_id=batch_id,
+            source=source.name if source else "",
+            received=batch.received,
+            accepted=batch.accepted,
+            duplicates=batch.duplicates,
+            corrections=batch.corrections,
+            quarantined=batch.quarantined,
+            late=batch.late,
+            reasons=dict(batch.reasons),
+        )
 
 
 def replay_quarantine(
@@ -87,9 +126,15 @@ def replay_quarantine(
         rows = session.execute(query.order_by(QuarantinedRecord.id).limit(limit)).all()
     if not rows:
         raise NotFound("no open quarantined records match")
-    replayable = [(q, name) for q, name in rows if all(f in q.record for f in RECORD_FIELDS)]
+    # Whole payloads a parser refused are not records: they are replayed by re-processing
+    # their batch, not here. A record needs at least an element, a counter and a period.
+    replayable = [
+        (q, name)
+        for q, name in rows
+        if all(q.record.get(f) not in (None, "") for f in ("dn", "kpi", "period_end"))
+    ]
     skipped = len(rows) - len(replayable)
-    last: BatchSummary | None = None
+    batches: list[BatchSummary] = []
     replayed = 0
     by_source: dict[str, list[QuarantinedRecord]] = {}
     for record, name in replayable:
@@ -102,9 +147,8 @@ def replay_quarantine(
             ]
         )
         raw = json.dumps([r.record for r in records], default=str).encode()
-        last = ingest_records(
-            db, source=name, records=frame, raw=raw, raw_format="quarantine-replay"
-        )
+        last = ingest_records(db, source=name, records=frame, raw=raw, raw_format=REPLAY_FORMAT)
+        batches.append(last)
         with db.session(write=True) as session:
             for record in records:
                 row = session.get(QuarantinedRecord, record.id)
@@ -127,4 +171,4 @@ def replay_quarantine(
                 },
             )
         replayed += len(records)
-    return QuarantineReplay(selected=len(rows), replayed=replayed, skipped=skipped, batch=last)
+    return QuarantineReplay(selected=len(rows), replayed=replayed, skipped=skipped, batches=batches)

@@ -6,7 +6,7 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from services import audit
@@ -41,7 +41,7 @@ def guard_request() -> BaseResponse | None:
     principal = current_principal()
     if path.startswith(TOKEN_PREFIXES):
         if principal is None:
-            return json_error(401, "unauthorized", "send an API token: Authorization: Bearer …")
+            return _unauthorized_token_client(path)
         return None
     if principal is None:
         if path.startswith("/_"):
@@ -56,6 +56,25 @@ def guard_request() -> BaseResponse | None:
     if path.startswith("/_"):
         return None  # layout, dependencies, reload hash: structure only, no data
     return _guard_page(principal, path)
+
+
+def _unauthorized_token_client(path: str) -> BaseResponse:
+    """401 for API clients; VES senders get the collector's body and a Basic challenge."""
+    if path.startswith("/eventListener/"):
+        # Some VES senders only send Basic credentials after a challenge.
+        response = jsonify(
+            {
+                "requestError": {
+                    "policyException": {"messageId": "POL2000", "text": "Unauthorized user"}
+                }
+            }
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Basic realm="Beacon VES"'
+        return response
+    response = json_error(401, "unauthorized", "send an API token: Authorization: Bearer …")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="Beacon API"'
+    return response
 
 
 def add_security_headers(response: Response) -> Response:

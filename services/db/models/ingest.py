@@ -78,7 +78,10 @@ class QuarantinedRecord(Base):
     """A record Beacon refused, kept verbatim with a machine reason and a human sentence."""
 
     __tablename__ = "quarantined_records"
-    __table_args__ = (Index("ix_quarantine_source_reason", "source_id", "reason_code"),)
+    __table_args__ = (
+        Index("ix_quarantine_source_reason", "source_id", "reason_code"),
+        Index("ix_quarantine_received", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     batch_id: Mapped[int | None] = mapped_column(
@@ -99,7 +102,10 @@ class DataGap(Base):
     """Periods a source was expected to deliver for an element but did not."""
 
     __tablename__ = "data_gaps"
-    __table_args__ = (Index("ix_data_gaps_source_start", "source_id", "period_start"),)
+    __table_args__ = (
+        Index("ix_data_gaps_source_start", "source_id", "period_start"),
+        Index("ix_data_gaps_end", "period_end"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))

@@ -28,13 +28,13 @@ from services.ingest.sources.alarms_common import (
 
 KIND = "alertmanager"
 SOURCE_PREFIX = f"{KIND}:"
-# Source names are at most 100 characters.
+# Source names are at most 100 characters; a longer receiver name is cut to fit.
 MAX_RECEIVER = 100 - len(SOURCE_PREFIX)
 # Labels naming the network element, most specific first.
 ELEMENT_LABELS = ("dn", "element", "instance")
 
 LabelSet = dict[str, str]
-Receiver = text_field(MAX_RECEIVER)
+Receiver = text_field(1000)
 
 
 class AlertmanagerAlert(BaseModel):

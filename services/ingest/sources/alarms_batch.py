@@ -69,6 +69,7 @@ class AlarmBatchSummary:
     problems: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as plain data, for an API answer or a log line."""
         return asdict(self)
 
 

@@ -99,6 +99,7 @@ class ParsedAlarms:
 
     @property
     def received(self) -> int:
+        """Items in the payload: each is an event or a refusal, never both."""
         return len(self.events) + len(self.rejected)
 
 

@@ -142,7 +142,7 @@ class Tmf642ClearAlarmsBody(Tmf642ClearAlarms):
 class Tmf642EventPayload(BaseModel):
     """The alarm a notification carries."""
 
-    alarm: Tmf642AlarmCreate | Tmf642AlarmClear
+    alarm: dict[str, Any] = Field(description="A Tmf642AlarmCreate or a Tmf642AlarmClear")
 
 
 class Tmf642Event(BaseModel):
@@ -162,7 +162,10 @@ class Tmf642Payload(
         | Tmf642AlarmClear
         | Tmf642ClearAlarmsBody
         | Tmf642Event
-        | list[Tmf642AlarmCreate | Tmf642AlarmClear | Tmf642Event]
+        | Annotated[
+            list[dict[str, Any]],
+            Field(description="Alarms or notifications, each as above; one source system"),
+        ]
     ]
 ):
     """What POST /alarms/tmf642 accepts: an alarm, a list, a notification or a ClearAlarms."""

@@ -1,46 +1,36 @@
 """One streaming pass over a 3GPP PM XML document, collecting values and their context.
 
 The rules are described in `services.ingest.sources.pm_xml`; this module applies them while
-lxml parses, keeping only the current measInfo in memory.
+lxml parses, releasing each element once it has been read.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, Any
 
 from lxml import etree
 
 from services.ingest.records import Rejected
+from services.ingest.sources.pm_xml_rules import (
+    ENTITY_TAGS,
+    NAMESPACES,
+    NO_VALUE,
+    PARSER_OPTIONS,
+    RUN_TAG,
+    Notes,
+    PayloadRefused,
+    is_dn,
+    join_dn,
+    seconds,
+    short,
+    split_tag,
+    utc,
+)
+from services.ingest.sources.pm_xml_runs import RUN, read_values
 
-NAMESPACES = {
-    "measCollecFile": (
-        "32.435",
-        "http://www.3gpp.org/ftp/specs/archive/32_series/32.435#measCollec",
-    ),
-    "measDataFile": ("28.532", "http://www.3gpp.org/ftp/specs/archive/28_series/28.532#measData"),
-}
-# 32.435 names the measured network element managedElement, 28.532 measEntity; some
-# producers write measuredEntity. Any of them satisfies either format.
-ENTITY_TAGS = frozenset({"managedElement", "measEntity", "measuredEntity"})
-# 32.435 writes NIL and 28.532 NULL where a counter has no value for the period.
-NO_VALUE = frozenset({"NIL", "NULL"})
-MAX_NOTES = 50
-
-# Hardened lxml parser options: no DTD, no entity expansion, no network, libxml2's size
-# limits on (huge_tree=False). Comments and PIs are dropped so text is never split by them.
-PARSER_OPTIONS: dict[str, Any] = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-    "collect_ids": False,
-}
 _EVENT_TAGS = [
     "{*}" + name
     for name in (
@@ -57,33 +47,6 @@ _EVENT_TAGS = [
     )
 ]
 _R, _RESULTS, _SUSPECT = "{*}r", "{*}measResults", "{*}suspect"
-_DURATION = re.compile(
-    r"P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
-)
-_RDN_SEPARATOR = re.compile(r"(?<!\\),")
-
-
-class PayloadRefused(Exception):
-    """The whole payload is refused: one reason code for the file."""
-
-    def __init__(self, code: str, error: str, field: str | None = None) -> None:
-        super().__init__(error)
-        self.code = code
-        self.error = error
-        self.field = field
-
-
-class Notes(list[str]):
-    """What the parser noticed: distinct sentences, capped so a bad file cannot flood meta."""
-
-    def add(self, text: str) -> None:
-        """Keep `text` once; past the cap only count what was left out."""
-        if text in self:
-            return
-        if len(self) < MAX_NOTES:
-            self.append(text)
-        elif len(self) == MAX_NOTES:
-            self.append("further notes left out")
 
 
 @dataclass
@@ -98,8 +61,10 @@ class Walk:
     file_format_version: str | None = None
     begin_time: datetime | None = None
     end_time: datetime | None = None
-    values: list[str | None] = field(default_factory=list)
-    counters: list[str | None] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+    counters: list[str] = field(default_factory=list)
+    # (offset, length) of the values of each measValue holding a comma (histograms).
+    histograms: list[tuple[int, int]] = field(default_factory=list)
     # Per measValue: how many values, and the context they share.
     counts: list[int] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
@@ -122,6 +87,8 @@ class _MeasInfo:
     granularity: int | None = None
     types: dict[str, str | None] = field(default_factory=dict)
     by_number: dict[int, str | None] = field(default_factory=dict)
+    # Some position names no counter (empty measType, or declared twice).
+    ambiguous: bool = False
 
 
 class _Reader:
@@ -142,7 +109,7 @@ class _Reader:
         if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
             raise PayloadRefused("unsafe_xml", "the document declares a DTD")
         self.root = tree.getroot()
-        namespace, local = _split_tag(self.root.tag)
+        namespace, local = split_tag(self.root.tag)
         if local not in NAMESPACES:
             raise PayloadRefused(
                 "unsupported_format", f"root element <{local}> is not a 3GPP PM file"
@@ -161,7 +128,7 @@ class _Reader:
         local = element.tag.rpartition("}")[2]
         if local == "measValue":
             self.meas_value(element)
-            _release(element)
+            _release(element, "measInfo")
         elif local == "measType":
             self.meas_type(element.get("p"), element.text)
         elif local == "granPeriod":
@@ -172,16 +139,17 @@ class _Reader:
         elif local == "measInfo":
             self.walk.meas_infos += 1
             self.info = _MeasInfo()
-            _release(element)
+            _release(element, "measData")
         elif local in ENTITY_TAGS:
-            if element.getparent() is not None and element.getparent().getparent() is self.root:
+            parent = element.getparent()
+            if parent.tag.endswith("measData") and parent.getparent() is self.root:
                 self.entity_seen = True
                 self.sw_version = (element.get("swVersion") or "").strip() or None
         elif local == "measData" and element.getparent() is self.root:
             self.need_header()
             self.need_entity()
             self.entity_seen, self.sw_version = False, None
-            _release(element)
+            _release(element, self.root.tag)
         elif local == "fileHeader" and element.getparent() is self.root:
             self.file_header(element)
         elif local == "fileFooter" and element.getparent() is self.root:
@@ -198,7 +166,7 @@ class _Reader:
         walk.vendor = (element.get("vendorName") or "").strip() or None
         walk.file_format_version = element.get("fileFormatVersion")
         prefix = (element.get("dnPrefix") or "").strip()
-        if prefix and not _is_dn(prefix):
+        if prefix and not is_dn(prefix):
             walk.notes.add(
                 f"dnPrefix {prefix!r} is not a distinguished name; object names used as given"
             )
@@ -227,7 +195,7 @@ class _Reader:
         info.period = len(self.walk.periods)
         self.walk.periods.append(self.timestamp(element.get("endTime"), "granPeriod endTime"))
         duration = (element.get("duration") or "").strip()
-        info.granularity = _seconds(duration)
+        info.granularity = seconds(duration)
         if info.granularity is None:
             self.walk.notes.add(f"granPeriod duration {duration!r} is not an ISO 8601 duration")
 
@@ -235,11 +203,15 @@ class _Reader:
         """Declare counter `text` at position `position` of the current measInfo."""
         counter = (text or "").strip() or None
         position = (position or "").strip()
+        if not position:
+            self.walk.notes.add(f"measType {counter!r} without p ignored")
+            return
         info = self.info
         if position in info.types and info.types[position] != counter:
             self.walk.notes.add(f"measType p={position} is declared twice; its values refused")
             counter = None
         info.types[position] = counter
+        info.ambiguous = info.ambiguous or counter is None
         if position.isdigit():
             info.by_number[int(position)] = counter
         if counter is not None:
@@ -247,8 +219,9 @@ class _Reader:
 
     def meas_value(self, element: Any) -> None:
         """One measured object: its values by position, sharing object, period and flag."""
-        self.need_header()
-        self.need_entity()
+        if not (self.header_seen and self.entity_seen):
+            self.need_header()
+            self.need_entity()
         walk, info = self.walk, self.info
         if info.period is None:
             info.period = len(walk.periods)
@@ -259,27 +232,25 @@ class _Reader:
         ldn = element.get("measObjLdn") or ""
         dn = self.dn_cache.get(ldn)
         if dn is None:
-            dn = self.dn_cache[ldn] = _join_dn(walk.dn_prefix, ldn)
-        flag = element.find(_SUSPECT)
-        suspect = self.suspect(flag)
-        positions: list[str | None] = []
-        values: list[str | None] = []
-        rs = element.findall(_R)
-        if rs:
-            positions = [r.get("p") for r in rs]
-            values = [r.text for r in rs]
-        results = element.find(_RESULTS)
-        if results is not None:
-            tokens: list[str | None] = list((results.text or "").split())
-            declared = len(info.types)
-            if len(tokens) != declared:
-                self.refuse_all(element, dn, suspect, tokens, declared)
-            else:
-                positions.extend(str(i) for i in range(1, len(tokens) + 1))
-                values.extend(tokens)
-        counters = list(map(info.types.get, positions))
-        if None in counters:
-            counters, values = self.refuse_unknown(dn, suspect, positions, counters, values)
+            dn = self.dn_cache[ldn] = join_dn(walk.dn_prefix, ldn)
+        rs = list(element.iterchildren(RUN, _R))  # in document order
+        positions, values = read_values(element, rs)
+        suspect = False
+        if len(element) != len(rs):
+            suspect = self.other_children(element, dn, len(rs), positions, values)
+        types = info.types
+        try:
+            counters = [types[p] for p in positions]  # type: ignore[index]
+            if info.ambiguous and None in counters:
+                raise KeyError
+        except KeyError:
+            counters, values = self.refuse_unknown(dn, suspect, positions, values)
+        # The joined text tells cheaply whether any value needs a closer look.
+        joined = "".join(values)
+        if "N" in joined or _SPACE.search(joined):
+            values = ["" if v.strip() in NO_VALUE else v for v in values]
+        if "," in joined:
+            walk.histograms.append((len(walk.values), len(values)))
         walk.values.extend(values)
         walk.counters.extend(counters)
         walk.counts.append(len(values))
@@ -288,10 +259,35 @@ class _Reader:
         walk.granularity.append(info.granularity)
         walk.sw_versions.append(self.sw_version)
         walk.suspects.append(suspect)
-        if len(element) != len(rs) + (results is not None) + (flag is not None):
+
+    def other_children(
+        self,
+        element: Any,
+        dn: str,
+        r_count: int,
+        positions: list[str | None],
+        values: list[str],
+    ) -> bool:
+        """Read suspect and measResults (adding its values); returns the suspect flag."""
+        flag = element.find(_SUSPECT)
+        suspect = self.suspect(flag)
+        results = element.find(_RESULTS)
+        if results is not None:
+            tokens: list[str] = list((results.text or "").split())
+            declared = len(self.info.types)
+            if not tokens:
+                # Like a measValue without <r>: nothing was reported, so nothing to keep.
+                self.walk.notes.add("empty measResults")
+            elif len(tokens) != declared:
+                self.refuse_all(dn, suspect, tokens, declared)
+            else:
+                positions.extend(str(i) for i in range(1, len(tokens) + 1))
+                values.extend(tokens)
+        if len(element) != r_count + (flag is not None) + (results is not None):
             # Only r, measResults and suspect carry meaning; anything else is named in notes.
-            extra = sorted({_split_tag(child.tag)[1] for child in element} - _KNOWN)
-            walk.notes.add(f"measValue children ignored: {', '.join(extra) or 'repeated'}")
+            extra = sorted({split_tag(child.tag)[1] for child in element} - _KNOWN)
+            self.walk.notes.add(f"measValue children ignored: {', '.join(extra) or 'repeats'}")
+        return suspect
 
     def suspect(self, element: Any) -> bool:
         """xs:boolean; an unreadable flag is taken as suspect (trust less, never more)."""
@@ -305,34 +301,28 @@ class _Reader:
         return True
 
     def refuse_unknown(
-        self,
-        dn: str,
-        suspect: bool,
-        positions: list[str | None],
-        counters: list[str | None],
-        values: list[str | None],
-    ) -> tuple[list[str | None], list[str | None]]:
-        """Values whose p names no counter (after reading p as a number) are refused."""
+        self, dn: str, suspect: bool, positions: list[str | None], values: list[str]
+    ) -> tuple[list[str], list[str]]:
+        """Values whose p names no counter (even read as a number) are refused."""
         kept_counters, kept_values = [], []
-        for position, counter, value in zip(positions, counters, values, strict=True):
+        for position, value in zip(positions, values, strict=True):
+            counter = self.info.types.get(position or "")
             if counter is None and position and position.strip().isdigit():
                 counter = self.info.by_number.get(int(position))
             if counter is not None:
                 kept_counters.append(counter)
                 kept_values.append(value)
                 continue
-            detail = f"p={position} names no counter in measInfo {self.info.info_id!r}"
+            detail = short(f"p={position} names no counter in measInfo {self.info.info_id!r}")
             self.reject(
                 "unknown_counter_position", detail, "p", dn, suspect, p=position, value=value
             )
         return kept_counters, kept_values
 
-    def refuse_all(
-        self, element: Any, dn: str, suspect: bool, tokens: list[str | None], declared: int
-    ) -> None:
+    def refuse_all(self, dn: str, suspect: bool, tokens: list[str], declared: int) -> None:
         """measResults and measTypes disagree in length: no value can be placed safely."""
         detail = f"measResults holds {len(tokens)} values for {declared} counters"
-        for position, token in enumerate(tokens or [None], start=1):
+        for position, token in enumerate(tokens, start=1):
             self.reject(
                 "result_count_mismatch", detail, "measResults", dn, suspect, p=str(position),
                 value=token,
@@ -357,13 +347,14 @@ class _Reader:
 
     def timestamp(self, text: str | None, what: str) -> datetime | None:
         """xs:dateTime with a UTC offset, as UTC; without an offset the time is ambiguous."""
-        stamp = _utc(text)
+        stamp = utc(text)
         if stamp is None:
             self.walk.notes.add(f"{what} {text!r} is not a timestamp with a UTC offset")
         return stamp
 
 
-_KNOWN = frozenset({"r", "measResults", "suspect"})
+_KNOWN = frozenset({"r", "measResults", "suspect", RUN_TAG})
+_SPACE = re.compile(r"\s")
 
 
 def walk_document(stream: IO[bytes], *, name: str, notes: Notes) -> Walk:
@@ -377,77 +368,32 @@ def walk_document(stream: IO[bytes], *, name: str, notes: Notes) -> Walk:
                 reader.check_root(element)
             reader.handle(element)
     except etree.XMLSyntaxError as exc:
-        raise PayloadRefused("malformed_payload", _short(str(exc))) from None
+        raise PayloadRefused(
+            "malformed_payload", short(str(exc)), file_format=walk.format
+        ) from None
+    except PayloadRefused as refusal:
+        refusal.format = walk.format
+        raise
     if reader.root is None:
         reader.check_root(events.root)
     if not reader.header_seen:
-        raise PayloadRefused("missing_field", "no fileHeader", "fileHeader")
+        raise PayloadRefused(
+            "missing_field", "no fileHeader", "fileHeader", file_format=walk.format
+        )
     if not walk.meas_infos and not walk.counts:
         notes.add("the file holds no measurements (no measData or measInfo)")
     return walk
 
 
-def _release(element: Any) -> None:
-    """Free a processed element and the siblings before it: memory stays bounded."""
+def _release(element: Any, parent_tag: str) -> None:
+    """Free a processed element and the siblings before it: memory stays bounded.
+
+    Siblings go only inside the expected parent, where every earlier sibling has been
+    read; in a misplaced element they could be values still to come.
+    """
     element.clear(keep_tail=False)
     parent = element.getparent()
-    if parent is None:
+    if parent is None or not parent.tag.endswith(parent_tag):
         return
     while element.getprevious() is not None:
         del parent[0]
-
-
-def _split_tag(tag: Any) -> tuple[str | None, str]:
-    if not isinstance(tag, str):
-        return None, ""
-    if tag.startswith("{"):
-        namespace, _, local = tag[1:].partition("}")
-        return namespace, local
-    return None, tag
-
-
-def _utc(text: str | None) -> datetime | None:
-    try:
-        stamp = datetime.fromisoformat((text or "").strip())
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        return None
-    return stamp.astimezone(UTC)
-
-
-def _seconds(text: str) -> int | None:
-    """ISO 8601 duration (PT900S, PT15M, PT1H, P1D) in whole seconds."""
-    match = _DURATION.fullmatch(text)
-    if match is None or not any(match.groupdict().values()):
-        return None
-    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-    return int(parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"])
-
-
-def _rdns(dn: str) -> list[str]:
-    return [part.strip() for part in _RDN_SEPARATOR.split(dn)]
-
-
-def _is_dn(text: str) -> bool:
-    """A sequence of `Type=value` RDNs (the 3GPP TS 32.300 string form)."""
-    return all(part.partition("=")[0].strip() and "=" in part for part in _rdns(text))
-
-
-def _join_dn(prefix: str | None, ldn: str) -> str:
-    """Full DN = dnPrefix + "," + measObjLdn, unless the LDN is already absolute."""
-    ldn = ldn.strip()
-    if not ldn or not prefix:
-        return ldn
-    normal_ldn = ",".join(_rdns(ldn)).lower()
-    normal_prefix = ",".join(_rdns(prefix)).lower()
-    if normal_ldn == normal_prefix or normal_ldn.startswith(normal_prefix + ","):
-        return ldn
-    # A DC= first RDN is a global (DNS) root: the producer already wrote a full DN.
-    if _rdns(ldn)[0].partition("=")[0].strip().lower() == "dc":
-        return ldn
-    return f"{prefix},{ldn}"
-
-
-def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -356,6 +356,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_data_gaps")),
     )
     with op.batch_alter_table("data_gaps", schema=None) as batch_op:
+        batch_op.create_index("ix_data_gaps_end", ["period_end"], unique=False)
         batch_op.create_index(
             "ix_data_gaps_source_start", ["source_id", "period_start"], unique=False
         )
@@ -922,6 +923,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantined_records")),
     )
     with op.batch_alter_table("quarantined_records", schema=None) as batch_op:
+        batch_op.create_index("ix_quarantine_received", ["received_at"], unique=False)
         batch_op.create_index(
             "ix_quarantine_source_reason", ["source_id", "reason_code"], unique=False
         )
@@ -1523,6 +1525,7 @@ def downgrade() -> None:
     op.drop_table("rotation_members")
     with op.batch_alter_table("quarantined_records", schema=None) as batch_op:
         batch_op.drop_index("ix_quarantine_source_reason")
+        batch_op.drop_index("ix_quarantine_received")
 
     op.drop_table("quarantined_records")
     op.drop_table("ownerships")
@@ -1566,6 +1569,7 @@ def downgrade() -> None:
     op.drop_table("data_health_events")
     with op.batch_alter_table("data_gaps", schema=None) as batch_op:
         batch_op.drop_index("ix_data_gaps_source_start")
+        batch_op.drop_index("ix_data_gaps_end")
 
     op.drop_table("data_gaps")
     op.drop_table("counter_mappings")
