@@ -31,6 +31,8 @@ VANISHED_AFTER = timedelta(hours=2)
 # Medians differing by more than this factor between versions are a value shift.
 VALUE_RATIO = 3.0
 MIN_SAMPLES = 20
+# A counter is part of a group's set once this many of its elements report it in a batch.
+MIN_ELEMENTS = 3
 # Share of a group's records refused as out of range that signals a unit or scale change.
 REFUSAL_SHARE = 0.2
 
@@ -46,11 +48,17 @@ def note_counters(
     state: dict[str, Any] = kv.get_value(session, key, {}) or {}
     vendor = _column(frame, "vendor")
     version = _column(frame, "sw_version")
-    groups = pd.DataFrame({"g": vendor + "|" + version, "c": frame["counter"].astype(str)})
+    groups = pd.DataFrame(
+        {
+            "g": vendor + "|" + version,
+            "c": frame["counter"].astype(str),
+            "dn": frame["dn"].astype("string").fillna(""),
+        }
+    )
     events = []
     stamp = now.isoformat()
-    for group, counters in groups.groupby("g")["c"]:
-        seen = set(counters.unique())
+    for group, part in groups.groupby("g"):
+        seen = _established(part)
         known = state.get(group)
         if known is None:
             events += _new_version(session, source_id, group, seen, state, now)
@@ -288,6 +296,18 @@ def _raise(
     )
     session.add(event)
     return [event]
+
+
+def _established(part: pd.DataFrame) -> set[str]:
+    """Counters a group really reports: sent for several of its elements, not one stray row.
+
+    A single malformed record with an odd counter name is a data defect (quarantined as
+    unknown_counter), not a change of the vendor's counter set.
+    """
+    elements = part["dn"].nunique()
+    needed = min(MIN_ELEMENTS, elements)
+    per_counter = part.groupby("c")["dn"].nunique()
+    return set(per_counter[per_counter >= needed].index)
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:

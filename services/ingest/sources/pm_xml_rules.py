@@ -105,6 +105,14 @@ def seconds(text: str) -> int | None:
     return int(parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"])
 
 
+def position_number(text: str | None) -> int | None:
+    """A p attribute as a number ("01" -> 1); None unless it is up to nine ASCII digits."""
+    text = (text or "").strip()
+    if not text or len(text) > 9 or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 def is_dn(text: str) -> bool:
     """A sequence of `Type=value` RDNs (the 3GPP TS 32.300 string form)."""
     parts = _RDN_SEPARATOR.split(text)

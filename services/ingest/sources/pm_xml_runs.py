@@ -18,9 +18,12 @@ from services.ingest.sources.pm_xml_rules import RUN_TAG, PayloadRefused
 CHUNK_BYTES = 1024 * 1024
 RUN = "{*}" + RUN_TAG
 # A plain <r>: p a number, the value without markup, entities or "|", then whitespace.
-_RUN_ITEM = re.compile(rb'<r p="(\d{1,9})"(?:>([^<&|]{0,64})</r>|\s*/>)\s*')
-# Two to 1000 of them in a row (so a run's text stays far below libxml2's limits).
-_RUN = re.compile(rb'(?:<r p="\d{1,9}"(?:>[^<&|]{0,64}</r>|\s*/>)\s*){2,1000}')
+_ITEM = rb'<r p="\d{1,9}"(?:>[^<&|]{0,64}</r>|\s*/>)\s*'
+# Two to 1000 of them in a row (a run's text stays far below libxml2's limits). Written
+# to start with the literal "<r p=" so the regex engine skips ahead to candidates quickly.
+_RUN = re.compile(_ITEM + rb"(?:" + _ITEM + rb"){1,999}")
+_POSITION = re.compile(rb'<r p="(\d{1,9})"')
+_VALUE = re.compile(rb"(?:>([^<&|]{0,64})</r>|/>)")
 _RUN_NAME = RUN_TAG.encode()
 
 
@@ -67,16 +70,17 @@ class Collapsed:
 
 def _collapse_run(match: re.Match[bytes]) -> bytes:
     """One element for the run: positions in `p`, values joined by "|"."""
-    positions, values = zip(*_RUN_ITEM.findall(match.group()), strict=True)
-    return b'<%s p="%s">%s</%s>' % (_RUN_NAME, b" ".join(positions), b"|".join(values), _RUN_NAME)
+    run = match.group()
+    positions, values = b" ".join(_POSITION.findall(run)), b"|".join(_VALUE.findall(run))
+    return b'<%s p="%s">%s</%s>' % (_RUN_NAME, positions, values, _RUN_NAME)
 
 
 def read_values(element: Any, rs: list[Any]) -> tuple[list[str | None], list[str]]:
     """Positions and values of a measValue's <r> elements and collapsed runs, in order."""
-    if next(element.iterchildren(RUN), None) is None:
-        return [r.get("p") for r in rs], [r.text or "" for r in rs]
-    if len(rs) == 1:
+    if len(rs) == 1 and rs[0].tag.endswith(RUN_TAG):
         return run_values(rs[0])
+    if len(rs) < 2 or next(element.iterchildren(RUN), None) is None:
+        return [r.get("p") for r in rs], [r.text or "" for r in rs]
     positions: list[str | None] = []
     values: list[str] = []
     for r in rs:

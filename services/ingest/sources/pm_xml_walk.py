@@ -24,6 +24,7 @@ from services.ingest.sources.pm_xml_rules import (
     PayloadRefused,
     is_dn,
     join_dn,
+    position_number,
     seconds,
     short,
     split_tag,
@@ -47,6 +48,7 @@ _EVENT_TAGS = [
     )
 ]
 _R, _RESULTS, _SUSPECT = "{*}r", "{*}measResults", "{*}suspect"
+RELEASE_EVERY = 64
 
 
 @dataclass
@@ -102,6 +104,7 @@ class _Reader:
         self.sw_version: str | None = None
         self.info = _MeasInfo()
         self.dn_cache: dict[str, str] = {}
+        self.unreleased = 0
 
     def check_root(self, element: Any) -> None:
         """Refuse DTDs and anything that is not a 32.435 or 28.532 document."""
@@ -128,7 +131,11 @@ class _Reader:
         local = element.tag.rpartition("}")[2]
         if local == "measValue":
             self.meas_value(element)
-            _release(element, "measInfo")
+            # Freeing read measValues in batches costs far less than one at a time.
+            self.unreleased += 1
+            if self.unreleased == RELEASE_EVERY:
+                _release(element, "measInfo")
+                self.unreleased = 0
         elif local == "measType":
             self.meas_type(element.get("p"), element.text)
         elif local == "granPeriod":
@@ -140,6 +147,7 @@ class _Reader:
             self.walk.meas_infos += 1
             self.info = _MeasInfo()
             _release(element, "measData")
+            self.unreleased = 0
         elif local in ENTITY_TAGS:
             parent = element.getparent()
             if parent.tag.endswith("measData") and parent.getparent() is self.root:
@@ -212,8 +220,9 @@ class _Reader:
             counter = None
         info.types[position] = counter
         info.ambiguous = info.ambiguous or counter is None
-        if position.isdigit():
-            info.by_number[int(position)] = counter
+        number = position_number(position)
+        if number is not None:
+            info.by_number[number] = counter
         if counter is not None:
             self.walk.declared.add(counter)
 
@@ -307,8 +316,8 @@ class _Reader:
         kept_counters, kept_values = [], []
         for position, value in zip(positions, values, strict=True):
             counter = self.info.types.get(position or "")
-            if counter is None and position and position.strip().isdigit():
-                counter = self.info.by_number.get(int(position))
+            if counter is None and (number := position_number(position)) is not None:
+                counter = self.info.by_number.get(number)
             if counter is not None:
                 kept_counters.append(counter)
                 kept_values.append(value)
@@ -367,7 +376,7 @@ def walk_document(stream: IO[bytes], *, name: str, notes: Notes) -> Walk:
             if reader.root is None:
                 reader.check_root(element)
             reader.handle(element)
-    except etree.XMLSyntaxError as exc:
+    except etree.LxmlError as exc:  # not well-formed, truncated, past libxml2's limits
         raise PayloadRefused(
             "malformed_payload", short(str(exc)), file_format=walk.format
         ) from None

@@ -211,3 +211,20 @@ def test_interrupted_batch_is_replayed_idempotently(db: Database) -> None:
         assert batch.status == "done"
         assert batch.received == batch.accepted + batch.duplicates + batch.quarantined
         assert session.scalar(select(func.count()).select_from(Measurement)) == 4
+
+
+def test_a_stray_counter_in_one_record_is_not_schema_drift(db: Database) -> None:
+    deliver(db, T0, CELLS, kpi="prb_util_dl")
+    frame = pd.DataFrame(
+        {
+            "dn": CELLS + CELLS[:1],
+            "kpi": ["prb_util_dl"] * 4 + ["kpi_x"],
+            "period_end": T0 + timedelta(hours=3),
+            "value": 1.0,
+            "vendor": "Nokia",
+            "sw_version": "SRAN23B",
+        }
+    )
+    ingest_records(db, source="feed", records=frame, received_at=T0 + timedelta(hours=3))
+    with db.session() as session:
+        assert session.scalars(select(DataHealthEvent)).all() == []

@@ -241,6 +241,26 @@ def test_a_value_whose_position_names_no_counter_is_refused_alone() -> None:
     assert parsed.received == 6
 
 
+@pytest.mark.parametrize("p", ["²", "٣", "1" * 5000, "-1", "1.0", ""])
+def test_positions_that_are_not_plain_numbers_name_no_counter(p: str) -> None:
+    xml = simple().replace(b'<r p="1">86</r>', f'<r p="{p}">86</r>'.encode())
+    parsed = parse_pm_xml(xml)
+    assert len(parsed.records) == 5
+    assert [r.reason_code for r in parsed.rejected] == ["unknown_counter_position"]
+
+
+@pytest.mark.parametrize("encoding", ["bogus", "UTF-16", "EBCDIC", "x" * 5000])
+def test_a_declared_encoding_that_does_not_fit_is_malformed(encoding: str) -> None:
+    xml = simple().replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode())
+    assert refusal(parse_pm_xml(xml)) == "malformed_payload"
+
+
+def test_latin1_files_are_read() -> None:
+    xml = simple().replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"')
+    xml = xml.replace(b'vendorName="Acme"', 'vendorName="Ñokia"'.encode("latin-1"))
+    assert set(parse_pm_xml(xml).records["vendor"]) == {"Ñokia"}
+
+
 def test_a_position_declared_twice_for_different_counters_is_refused() -> None:
     xml = pm_file(meas_info({CELL: ["1", "2"]}, counters=["a", "b"])).replace(
         b'<measType p="2">b</measType>', b'<measType p="2">b</measType><measType p="2">x</measType>'

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from services.db.models import (
     Kpi,
     Measurement,
     QuarantinedRecord,
+    utcnow,
 )
 from services.ingest.pipeline import BatchSummary, ingest_records
 from services.ingest.records import ParsedPayload
@@ -152,7 +153,10 @@ def test_every_rule_ends_in_the_right_bucket(db: Database) -> None:
 
 
 def test_unmapped_bins_can_be_replayed_after_mapping(db: Database) -> None:
-    ingest(db, pm_file(meas_info({CELL: ["1", "10,20", "3"]})))
+    # Replay runs at the current time, so the period must be recent.
+    now = utcnow()
+    end = (now - timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ingest(db, pm_file(meas_info({CELL: ["1", "10,20", "3"]}, end=end)), at=now)
     map_counters(db, {"b.bin1": "prb_util_ul"})
     result = replay_quarantine(db, actor=SYSTEM, reason_code="unknown_counter")
     assert result.replayed == 4

@@ -36,7 +36,8 @@ BASES = (
 )
 TEXTS = st.sampled_from(
     ["", " ", "NIL", "NULL", "1,2", ",", "1,,3", "abc", "-5", "1e999", "7", "P" + "9" * 30 + "D",
-     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-11-20T11:45:00"]
+     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-11-20T11:45:00",
+     "²", "٣", "01", "9" * 5000]
 )  # fmt: skip
 NAMES = st.sampled_from(["r", "measValue", "measInfo", "measType", "measResults", "suspect", "x"])
 # Any text XML can carry (no control characters, surrogates or non-characters).
@@ -183,6 +184,27 @@ def test_collapsing_runs_of_values_changes_nothing(payload: bytes, chunk: int) -
     finally:
         pm_xml_runs.CHUNK_BYTES = original
     same(plain, collapsed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.sampled_from(BASES), data=st.data())
+def test_damaged_gzip_is_refused_or_read_never_a_crash(base: bytes, data: st.DataObject) -> None:
+    packed = gzip.compress(base, mtime=0)
+    at = data.draw(st.integers(0, len(packed) - 1))
+    damage = data.draw(st.sampled_from(["flip", "cut", "insert", "trailing"]))
+    if damage == "flip":
+        packed = (
+            packed[:at] + bytes([packed[at] ^ data.draw(st.integers(1, 255))]) + packed[at + 1 :]
+        )
+    elif damage == "cut":
+        packed = packed[:at]
+    elif damage == "insert":
+        packed = packed[:at] + data.draw(st.binary(min_size=1, max_size=9)) + packed[at:]
+    else:
+        packed += packed[:at]
+    parsed = parse_pm_xml(packed)
+    assert parsed.received == len(parsed.records) + len(parsed.rejected)
+    assert all(r.reason_code in REASONS for r in parsed.rejected)
 
 
 @pytest.fixture
