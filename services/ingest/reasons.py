@@ -5,6 +5,8 @@ from __future__ import annotations
 REASONS: dict[str, str] = {
     # Record-level, checked by the validation rules (services.ingest.validate).
     "missing_dn": "the record names no network element",
+    "dn_too_long": "the element's distinguished name is longer than 512 characters",
+    "attribute_too_long": "the vendor or software version is longer than 64 characters",
     "bad_timestamp": "the period end is missing or not a timestamp",
     "future_timestamp": "the period end lies in the future beyond the allowed clock skew",
     "too_old": "the period end is older than the retention period",

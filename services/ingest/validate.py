@@ -18,6 +18,9 @@ import pandas as pd
 from services.ingest.reasons import REASONS
 
 FUTURE_SKEW = timedelta(minutes=5)
+# Column sizes of the elements table: longer values would fail the whole batch on insert.
+MAX_DN = 512
+MAX_ATTRIBUTE = 64
 RETENTION = timedelta(days=400)
 
 
@@ -40,6 +43,8 @@ class Columns:
     raw_value: pd.Series
     value: pd.Series
     unit: pd.Series | None
+    vendor: pd.Series | None
+    sw_version: pd.Series | None
     low: pd.Series
     high: pd.Series
     kpi_unit: pd.Series
@@ -60,8 +65,18 @@ def _blank(c: Columns) -> pd.Series:
     return c.raw_value.isna() | (c.raw_value.astype("string").str.strip() == "")
 
 
+def _too_long(c: Columns) -> pd.Series:
+    fails = pd.Series(False, index=c.dn.index)
+    for column in (c.vendor, c.sw_version):
+        if column is not None:
+            fails |= column.str.len().fillna(0) > MAX_ATTRIBUTE
+    return fails
+
+
 RULES: tuple[Rule, ...] = (
     Rule("missing_dn", "dn", lambda c: c.dn.isna() | (c.dn == "")),
+    Rule("dn_too_long", "dn", lambda c: c.dn.str.len().fillna(0) > MAX_DN),
+    Rule("attribute_too_long", "sw_version", _too_long),
     Rule("bad_timestamp", "period_end", lambda c: c.period.isna()),
     Rule("future_timestamp", "period_end", lambda c: c.period > c.now + FUTURE_SKEW),
     Rule("too_old", "period_end", lambda c: c.period < c.now - RETENTION),
@@ -168,6 +183,8 @@ def _columns(frame: pd.DataFrame, *, kpis: dict[str, KpiLimits], now: datetime) 
         raw_value=raw_value,
         value=value,
         unit=frame["unit"].astype("string").str.strip() if "unit" in frame else None,
+        vendor=frame["vendor"].astype("string") if "vendor" in frame else None,
+        sw_version=frame["sw_version"].astype("string") if "sw_version" in frame else None,
         low=kpi.map({n: k.valid_min for n, k in kpis.items()}).astype("float64"),
         high=kpi.map({n: k.valid_max for n, k in kpis.items()}).astype("float64"),
         kpi_unit=kpi.map({n: k.unit for n, k in kpis.items()}),

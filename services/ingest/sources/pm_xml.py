@@ -3,9 +3,9 @@
 `parse_pm_xml(payload, name=...)` turns one file into records (dn, kpi, period_end, value,
 vendor, sw_version, suspect, granularity_s), refusals and notes (`meta["notes"]`). It never
 raises: a file it cannot read becomes one refusal with a reason code, so counts stay exact.
-The file is parsed as a stream (hardened lxml iterparse) and each measValue is released
-once read. Runs of plain `<r p="N">value</r>` elements are first collapsed into one element
-each (`pm_xml_runs`): lxml then builds far fewer nodes, and the result is the same.
+The file is parsed as a stream (hardened lxml iterparse) and read elements are released.
+Plain measValues and runs of plain `<r>` are first collapsed into far fewer elements
+(`pm_xml_runs`), which makes parsing several times faster and changes nothing else.
 
 Rules:
 - One record per value (`<r>` or an item of `measResults`). The counter is the `measType`
@@ -30,9 +30,10 @@ Rules:
 - suspect true (or 1): the values are kept with suspect=True (stored, flagged, trusted
   less). An unreadable flag also counts as suspect (noted).
 - A value whose p names no measType (or one declared twice for different counters) is
-  refused as unknown_counter_position; when measResults and measTypes differ in length
-  every value of that measValue is refused as result_count_mismatch (a missing value would
-  shift all the others). Unknown elements inside a measValue are named in the notes.
+  refused as unknown_counter_position ("01" reads as 1); when measResults and measTypes
+  differ in length every value of that measValue is refused as result_count_mismatch (a
+  missing value would shift all the others). Unknown elements inside a measValue are
+  named in the notes.
 - Anything before the XML declaration that is only whitespace, byte-order marks,
   processing instructions (e.g. an xml-stylesheet line) or comments is removed and noted;
   other content there leaves the file malformed. Stylesheets are never fetched or applied.
@@ -42,10 +43,11 @@ Rules:
   first 64 KiB (malformed_payload: the DTD check could not see it), XML that is not
   well-formed or is truncated (malformed_payload), another root element or a root in the
   other format's namespace (unsupported_format), a UTF-16/32 payload (unsupported_format:
-  PM files are UTF-8), a missing fileHeader or a measData without managedElement /
-  measEntity (missing_field: the schema requires both), gzip that is corrupt
-  (malformed_payload), and content past `max_bytes` (payload_too_large; gzip is inflated
-  in chunks as the parser reads, so a bomb stops at the limit).
+  PM files are UTF-8; other ASCII-based encodings they declare are read), a missing
+  fileHeader or a measData without managedElement / measEntity (missing_field: the schema
+  requires both), gzip that is corrupt (malformed_payload), and content past `max_bytes`
+  (payload_too_large; gzip is inflated in chunks as the parser reads, so a bomb stops at
+  the limit).
 - A file with a header and no measData is valid (the schema allows it): zero records, noted.
 """
 
@@ -61,9 +63,9 @@ import numpy as np
 import pandas as pd
 
 from services.ingest.records import ParsedPayload, Rejected
-from services.ingest.sources.pm_xml_rules import NO_VALUE, Notes, PayloadRefused
+from services.ingest.sources.pm_xml_rules import NO_VALUE, Notes, PayloadRefused, Walk
 from services.ingest.sources.pm_xml_runs import CHUNK_BYTES, Collapsed
-from services.ingest.sources.pm_xml_walk import Walk, walk_document
+from services.ingest.sources.pm_xml_walk import walk_document
 
 MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
 HEAD_BYTES = 64 * 1024

@@ -1,4 +1,4 @@
-"""Rules of the 3GPP PM XML parser that need no parser: names, limits, times, DNs.
+"""The 3GPP PM XML parser's names, limits and results, and its rules that need no parser.
 
 See `services.ingest.sources.pm_xml` for what the rules are and why.
 """
@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from services.ingest.records import Rejected
 
 NAMESPACES = {
     "measCollecFile": (
@@ -23,9 +26,11 @@ ENTITY_TAGS = frozenset({"managedElement", "measEntity", "measuredEntity"})
 # No value: blank, or NIL (32.435) / NULL (28.532) where a counter has nothing to report.
 NO_VALUE = frozenset({"", "NIL", "NULL"})
 MAX_NOTES = 50
-# The element a run of plain <r> elements is collapsed into before parsing; the random part
-# keeps a file from ever containing one of its own.
-RUN_TAG = f"beaconRun{secrets.token_hex(6)}"
+# The elements plain measValues and runs of plain <r> are collapsed into before parsing
+# (see pm_xml_runs); the random part keeps a file from ever containing one of its own.
+_TOKEN = secrets.token_hex(6)
+BATCH_TAG = f"beaconValues{_TOKEN}"
+RUN_TAG = f"beaconRun{_TOKEN}"
 
 # Hardened lxml parser options: no DTD, no entity expansion, no network, libxml2's size
 # limits on (huge_tree=False). Comments and PIs are dropped so text is never split by them.
@@ -74,6 +79,48 @@ class Notes(list[str]):
             self.append(text)
         elif len(self) == MAX_NOTES:
             self.append("further notes left out")
+
+
+@dataclass
+class Walk:
+    """Everything read from one document: values in file order and per-measValue context."""
+
+    name: str
+    notes: Notes
+    format: str | None = None
+    vendor: str | None = None
+    dn_prefix: str | None = None
+    file_format_version: str | None = None
+    begin_time: datetime | None = None
+    end_time: datetime | None = None
+    values: list[str] = field(default_factory=list)
+    counters: list[str] = field(default_factory=list)
+    # (offset, length) of the values of each measValue holding a comma (histograms).
+    histograms: list[tuple[int, int]] = field(default_factory=list)
+    # Per measValue: how many values, and the context they share.
+    counts: list[int] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    period_index: list[int] = field(default_factory=list)
+    granularity: list[int | None] = field(default_factory=list)
+    sw_versions: list[str | None] = field(default_factory=list)
+    suspects: list[bool] = field(default_factory=list)
+    periods: list[datetime | None] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    declared: set[str] = field(default_factory=set)
+    meas_infos: int = 0
+
+
+@dataclass
+class MeasInfo:
+    """The measInfo being read: its id, period and counters by position."""
+
+    info_id: str | None = None
+    period: int | None = None
+    granularity: int | None = None
+    types: dict[str, str | None] = field(default_factory=dict)
+    by_number: dict[int, str | None] = field(default_factory=dict)
+    # Some position names no counter (empty measType, or declared twice).
+    ambiguous: bool = False
 
 
 def split_tag(tag: Any) -> tuple[str | None, str]:

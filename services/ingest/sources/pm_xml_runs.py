@@ -1,11 +1,17 @@
-"""Collapsing runs of plain `<r>` elements before lxml parses them, and reading them back.
+"""Collapsing plain measValues and `<r>` runs before lxml parses them, and reading them back.
 
-A PM file spends most of its parse time building one lxml node per `<r>`. Each run of two
-or more `<r p="N">value</r>` in exactly that form (no entities, values up to 64 characters
-without "|") becomes one element holding the positions in an attribute and the values
-joined by "|": lxml builds one node instead of hundreds, and the walk reads the same
-positions and values back. Anything else reaches the parser untouched; after a CDATA
-section (where markup is only text) nothing more is collapsed.
+Most of a PM file's parse time goes into one lxml node (and one Python object) per `<r>`
+and per measValue. So, before the parser sees the bytes:
+- a row of plain measValues (only measObjLdn, only plain `<r>`, at most a true/false/1/0
+  suspect flag) becomes one element whose text holds a line per measValue: measObjLdn,
+  flag, positions and values, split by tabs;
+- in any other measValue, a run of two or more plain `<r p="N">value</r>` becomes one
+  element with the positions in an attribute and the values joined by "|".
+"Plain" means nothing the parser would change or refuse: no entities, no characters that
+XML normalises, values up to 64 characters without "|" (or tabs and line breaks in a
+batch). Everything else reaches the parser untouched; after a CDATA section (where markup
+is only text) nothing more is collapsed. The walk reads the same objects, flags, positions
+and values back; a property test checks both ways give the same result.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
-from services.ingest.sources.pm_xml_rules import RUN_TAG, PayloadRefused
+from services.ingest.sources.pm_xml_rules import BATCH_TAG, RUN_TAG, PayloadRefused
 
 CHUNK_BYTES = 1024 * 1024
 RUN = "{*}" + RUN_TAG
@@ -22,8 +28,21 @@ _ITEM = rb'<r p="\d{1,9}"(?:>[^<&|]{0,64}</r>|\s*/>)\s*'
 # Two to 1000 of them in a row (a run's text stays far below libxml2's limits). Written
 # to start with the literal "<r p=" so the regex engine skips ahead to candidates quickly.
 _RUN = re.compile(_ITEM + rb"(?:" + _ITEM + rb"){1,999}")
+# A plain measValue: only measObjLdn (no entities, nothing attribute normalisation would
+# change, no ">"), up to 1000 plain <r> whose values hold no tab or line break, and an
+# optional plain suspect flag. Up to 100 in a row become one batch, whose text then stays
+# below libxml2's 10 MB limit for one text node (100 x 1000 x at most 75 bytes).
+_PLAIN_R = rb'<r p="\d{1,9}"(?:>[^<&|\t\n\r]{0,64}</r>|\s*/>)\s*'
+_MEAS_VALUE = (
+    rb'<measValue measObjLdn="[^"<>&|\t\n\r]{0,512}">\s*(?:' + _PLAIN_R + rb"){0,1000}"
+    rb"(?:<suspect>(?:true|false|1|0)</suspect>\s*)?</measValue>\s*"
+)
+_BATCH = re.compile(_MEAS_VALUE + rb"(?:" + _MEAS_VALUE + rb"){0,99}")
 _POSITION = re.compile(rb'<r p="(\d{1,9})"')
-_VALUE = re.compile(rb"(?:>([^<&|]{0,64})</r>|/>)")
+# The value after each position (empty for <r p="N"/>); starting at the closing quote of p
+# lets the regex engine skip ahead.
+_VALUE = re.compile(rb'"(?:>([^<&|]{0,64})</r>|\s*/>)')
+_BATCH_NAME = BATCH_TAG.encode()
 _RUN_NAME = RUN_TAG.encode()
 
 
@@ -63,7 +82,9 @@ class Collapsed:
         cut = len(data) if cut <= 0 else cut
         ready, self.carry = data[:cut], data[cut:]
         self.plain = self.plain or b"<![CDATA[" in ready
-        self.buffer = ready if self.plain else _RUN.sub(_collapse_run, ready)
+        if not self.plain:
+            ready = _RUN.sub(_collapse_run, _BATCH.sub(_collapse_batch, ready))
+        self.buffer = ready
         self.offset = 0
         return True
 
@@ -73,6 +94,21 @@ def _collapse_run(match: re.Match[bytes]) -> bytes:
     run = match.group()
     positions, values = b" ".join(_POSITION.findall(run)), b"|".join(_VALUE.findall(run))
     return b'<%s p="%s">%s</%s>' % (_RUN_NAME, positions, values, _RUN_NAME)
+
+
+def _collapse_batch(match: re.Match[bytes]) -> bytes:
+    """One element for the measValues: a line each of measObjLdn, flag, positions, values."""
+    lines = []
+    # The batch matched _BATCH, so plain byte searches find every part.
+    for part in match.group().split(b"</measValue>")[:-1]:
+        head, _, body = part.partition(b'">')
+        ldn = head.partition(b'measObjLdn="')[2]
+        at = body.find(b"<suspect>")
+        flag = body[at + 9 : body.index(b"</suspect>", at)] if at >= 0 else b""
+        positions = b" ".join(_POSITION.findall(body))
+        values = b"|".join(_VALUE.findall(body))
+        lines.append(b"\t".join((ldn, flag, positions, values)))
+    return b"<%s>%s</%s>" % (_BATCH_NAME, b"\n".join(lines), _BATCH_NAME)
 
 
 def read_values(element: Any, rs: list[Any]) -> tuple[list[str | None], list[str]]:

@@ -7,7 +7,6 @@ lxml parses, releasing each element once it has been read.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
@@ -15,13 +14,16 @@ from lxml import etree
 
 from services.ingest.records import Rejected
 from services.ingest.sources.pm_xml_rules import (
+    BATCH_TAG,
     ENTITY_TAGS,
     NAMESPACES,
     NO_VALUE,
     PARSER_OPTIONS,
     RUN_TAG,
+    MeasInfo,
     Notes,
     PayloadRefused,
+    Walk,
     is_dn,
     join_dn,
     position_number,
@@ -45,52 +47,11 @@ _EVENT_TAGS = [
         "measTypes",
         "measValue",
         "fileFooter",
+        BATCH_TAG,
     )
 ]
 _R, _RESULTS, _SUSPECT = "{*}r", "{*}measResults", "{*}suspect"
 RELEASE_EVERY = 64
-
-
-@dataclass
-class Walk:
-    """Everything read from one document: values in file order and per-measValue context."""
-
-    name: str
-    notes: Notes
-    format: str | None = None
-    vendor: str | None = None
-    dn_prefix: str | None = None
-    file_format_version: str | None = None
-    begin_time: datetime | None = None
-    end_time: datetime | None = None
-    values: list[str] = field(default_factory=list)
-    counters: list[str] = field(default_factory=list)
-    # (offset, length) of the values of each measValue holding a comma (histograms).
-    histograms: list[tuple[int, int]] = field(default_factory=list)
-    # Per measValue: how many values, and the context they share.
-    counts: list[int] = field(default_factory=list)
-    dns: list[str] = field(default_factory=list)
-    period_index: list[int] = field(default_factory=list)
-    granularity: list[int | None] = field(default_factory=list)
-    sw_versions: list[str | None] = field(default_factory=list)
-    suspects: list[bool] = field(default_factory=list)
-    periods: list[datetime | None] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    declared: set[str] = field(default_factory=set)
-    meas_infos: int = 0
-
-
-@dataclass
-class _MeasInfo:
-    """The measInfo being read: its id, period and counters by position."""
-
-    info_id: str | None = None
-    period: int | None = None
-    granularity: int | None = None
-    types: dict[str, str | None] = field(default_factory=dict)
-    by_number: dict[int, str | None] = field(default_factory=dict)
-    # Some position names no counter (empty measType, or declared twice).
-    ambiguous: bool = False
 
 
 class _Reader:
@@ -102,7 +63,7 @@ class _Reader:
         self.header_seen = False
         self.entity_seen = False
         self.sw_version: str | None = None
-        self.info = _MeasInfo()
+        self.info = MeasInfo()
         self.dn_cache: dict[str, str] = {}
         self.unreleased = 0
 
@@ -129,8 +90,11 @@ class _Reader:
     def handle(self, element: Any) -> None:
         """Dispatch one end event by the element's local name."""
         local = element.tag.rpartition("}")[2]
-        if local == "measValue":
-            self.meas_value(element)
+        if local == "measValue" or local == BATCH_TAG:
+            if local == BATCH_TAG:
+                self.batch(element)
+            else:
+                self.meas_value(element)
             # Freeing read measValues in batches costs far less than one at a time.
             self.unreleased += 1
             if self.unreleased == RELEASE_EVERY:
@@ -145,7 +109,7 @@ class _Reader:
                 self.meas_type(str(position), counter)
         elif local == "measInfo":
             self.walk.meas_infos += 1
-            self.info = _MeasInfo()
+            self.info = MeasInfo()
             _release(element, "measData")
             self.unreleased = 0
         elif local in ENTITY_TAGS:
@@ -228,25 +192,50 @@ class _Reader:
 
     def meas_value(self, element: Any) -> None:
         """One measured object: its values by position, sharing object, period and flag."""
-        if not (self.header_seen and self.entity_seen):
-            self.need_header()
-            self.need_entity()
-        walk, info = self.walk, self.info
-        if info.period is None:
-            info.period = len(walk.periods)
-            walk.periods.append(None)
-            walk.notes.add("measInfo without granPeriod: its values have no period end")
-        if info.info_id is None:
-            info.info_id = element.getparent().get("measInfoId") or ""
-        ldn = element.get("measObjLdn") or ""
-        dn = self.dn_cache.get(ldn)
-        if dn is None:
-            dn = self.dn_cache[ldn] = join_dn(walk.dn_prefix, ldn)
+        self.enter_values(element)
+        dn = self.dn(element.get("measObjLdn") or "")
         rs = list(element.iterchildren(RUN, _R))  # in document order
         positions, values = read_values(element, rs)
         suspect = False
         if len(element) != len(rs):
             suspect = self.other_children(element, dn, len(rs), positions, values)
+        self.add(dn, suspect, positions, values)
+
+    def batch(self, element: Any) -> None:
+        """Collapsed plain measValues: one line each, fields split by tabs."""
+        self.enter_values(element)
+        for line in (element.text or "").split("\n"):
+            fields = line.split("\t")
+            numbers: list[str | None] = fields[2].split() if len(fields) == 4 else []
+            values = fields[3].split("|") if numbers else []
+            if len(fields) != 4 or len(values) != len(numbers):
+                raise PayloadRefused("malformed_payload", "a collapsed measValue lost its shape")
+            suspect = self.suspect_text(fields[1]) if fields[1] else False
+            self.add(self.dn(fields[0]), suspect, numbers, values)
+
+    def enter_values(self, element: Any) -> None:
+        """Checks before a measInfo's values: header and element known, period noted."""
+        if not (self.header_seen and self.entity_seen):
+            self.need_header()
+            self.need_entity()
+        info = self.info
+        if info.period is None:
+            info.period = len(self.walk.periods)
+            self.walk.periods.append(None)
+            self.walk.notes.add("measInfo without granPeriod: its values have no period end")
+        if info.info_id is None:
+            info.info_id = element.getparent().get("measInfoId") or ""
+
+    def dn(self, ldn: str) -> str:
+        """The object's DN from its measObjLdn (cached: objects repeat across measInfos)."""
+        dn = self.dn_cache.get(ldn)
+        if dn is None:
+            dn = self.dn_cache[ldn] = join_dn(self.walk.dn_prefix, ldn)
+        return dn
+
+    def add(self, dn: str, suspect: bool, positions: list[str | None], values: list[str]) -> None:
+        """Keep one object's values under their counters; refuse those without one."""
+        walk, info = self.walk, self.info
         types = info.types
         try:
             counters = [types[p] for p in positions]  # type: ignore[index]
@@ -294,15 +283,18 @@ class _Reader:
                 values.extend(tokens)
         if len(element) != r_count + (flag is not None) + (results is not None):
             # Only r, measResults and suspect carry meaning; anything else is named in notes.
-            extra = sorted({split_tag(child.tag)[1] for child in element} - _KNOWN)
+            names = {split_tag(child.tag)[1] for child in element}
+            extra = sorted({_ORIGINAL.get(name, name) for name in names} - _KNOWN)
             self.walk.notes.add(f"measValue children ignored: {', '.join(extra) or 'repeats'}")
         return suspect
 
     def suspect(self, element: Any) -> bool:
+        """The suspect element's flag; no element means not suspect."""
+        return False if element is None else self.suspect_text(element.text or "")
+
+    def suspect_text(self, text: str) -> bool:
         """xs:boolean; an unreadable flag is taken as suspect (trust less, never more)."""
-        if element is None:
-            return False
-        text = (element.text or "").strip()
+        text = text.strip()
         if text in ("false", "0"):
             return False
         if text not in ("true", "1"):
@@ -363,6 +355,8 @@ class _Reader:
 
 
 _KNOWN = frozenset({"r", "measResults", "suspect", RUN_TAG})
+# What a collapsed element stood for, so notes name what the file holds.
+_ORIGINAL = {BATCH_TAG: "measValue"}
 _SPACE = re.compile(r"\s")
 
 

@@ -246,3 +246,14 @@ def test_random_mixtures_conserve_counts(db: Database) -> None:
     assert stored == totals["accepted"]
     assert quarantined == totals["quarantined"]
     assert totals["received"] == 360
+
+
+def test_oversized_names_are_refused_not_fatal(db: Database) -> None:
+    """A DN or version longer than the columns hold refuses the record, not the batch."""
+    t = NOW - timedelta(minutes=15)
+    records = frame(("x" * 600, "prb_util_dl", t, 1.0), (CELL, "prb_util_dl", t, 2.0))
+    records["sw_version"] = ["1.0", "v" * 80]
+    records.loc[0, "sw_version"] = "1.0"
+    summary = ingest(db, records)
+    assert summary.reasons == {"dn_too_long": 1, "attribute_too_long": 1}
+    assert summary.received == summary.accepted + summary.duplicates + summary.quarantined

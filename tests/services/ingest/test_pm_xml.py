@@ -14,7 +14,7 @@ import pytest
 from services.ingest.reasons import REASONS
 from services.ingest.records import ParsedPayload
 from services.ingest.sources.pm_xml import MAX_DECOMPRESSED_BYTES, parse, parse_pm_xml
-from services.ingest.sources.pm_xml_rules import RUN_TAG, Notes, PayloadRefused
+from services.ingest.sources.pm_xml_rules import BATCH_TAG, RUN_TAG, Notes, PayloadRefused
 from services.ingest.sources.pm_xml_runs import Collapsed
 from services.ingest.sources.pm_xml_walk import walk_document
 
@@ -595,12 +595,26 @@ def collapsed(payload: bytes) -> bytes:
     return b"".join(iter(lambda: stream.read(1000), b""))
 
 
-def test_runs_of_plain_values_reach_the_parser_as_one_element() -> None:
-    xml = simple()
+def test_plain_measvalues_reach_the_parser_as_one_element_per_batch() -> None:
+    out = collapsed(simple())
+    assert out.count(BATCH_TAG.encode()) == 2  # one batch for both objects: open and close
+    assert b"<measValue" not in out
+    assert b"ManagedElement=S1,EUtranCellFDD=C1\t\t1 2 3\t86|67|14\n" in out
+
+
+def test_other_measvalues_keep_their_element_and_collapse_their_runs() -> None:
+    xml = simple().replace(b"<measValue ", b'<measValue vendorExt="1" ', 1)
     out = collapsed(xml)
-    assert out.count(RUN_TAG.encode()) == 4  # two measValues, an opening and closing tag each
-    assert b'<r p="' not in out
+    assert out.count(RUN_TAG.encode()) == 2
     assert b'p="1 2 3">86|67|14<' in out
+    assert out.count(BATCH_TAG.encode()) == 2  # the second object is still plain
+    assert rows(parse_pm_xml(xml)) == rows(parse(xml, collapse=False))
+
+
+def test_an_unreadable_suspect_flag_keeps_its_measvalue_element() -> None:
+    xml = pm_file(meas_info({CELL: ["1", "2", "3"]}, suspect={CELL: "maybe"}))
+    assert BATCH_TAG.encode() not in collapsed(xml)
+    assert any("suspect flag" in note for note in parse_pm_xml(xml).meta["notes"])
 
 
 def test_values_that_are_not_plain_text_stay_elements_in_their_place() -> None:
@@ -628,3 +642,26 @@ def test_wide_objects_and_long_values_read_the_same_collapsed_or_not() -> None:
     pd.testing.assert_frame_equal(plain.records, fast.records)
     assert len(fast.records) == 5_000
     assert fast.records["value"].iloc[7] == "x" * 70
+
+
+def test_a_long_run_of_wide_objects_stays_within_parser_limits() -> None:
+    counters = [f"pmC{i}" for i in range(1_000)]
+    row = ["9" * 64] * 1_000
+    xml = pm_file(meas_info({f"{CELL}{i}": row for i in range(120)}, counters=counters))
+    parsed = parse_pm_xml(xml)
+    assert "refused" not in parsed.meta
+    assert len(parsed.records) == 120_000
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        f"<{BATCH_TAG}>only\tthree\tfields</{BATCH_TAG}>",
+        f"<{BATCH_TAG}>x\t\t1 2\t5</{BATCH_TAG}>",
+        f'<measValue measObjLdn="x"><{RUN_TAG} p="1 2">5</{RUN_TAG}></measValue>',
+    ],
+    ids=["batch-fields", "batch-values", "run-values"],
+)
+def test_a_collapsed_element_out_of_shape_is_refused_not_misread(element: str) -> None:
+    xml = simple().replace(b"</measInfo>", element.encode() + b"</measInfo>", 1)
+    assert refusal(parse(xml, collapse=False)) == "malformed_payload"

@@ -155,18 +155,26 @@ def same(left: ParsedPayload, right: ParsedPayload) -> None:
 
 @st.composite
 def pm_files(draw: st.DrawFn) -> bytes:
-    """Valid files with arbitrary values, blanks, histograms, flags and layout."""
-    value = st.sampled_from(["", " ", "7", " 8 ", "NIL", "1,2,3", "4,,", "x|y", "a&amp;b", "9.5"])
+    """Valid files with arbitrary values, blanks, histograms, flags, names and layout."""
+    value = st.sampled_from(
+        ["", " ", "7", " 8 ", "NIL", "1,2,3", "4,,", "x|y", "a&amp;b", "9.5", "1\t2", "a>b"]
+    )
     counters = draw(st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=6, unique=True))
-    objects = draw(st.lists(st.sampled_from([CELL, CELL2, "x", "y,z"]), min_size=1, unique=True))
+    names = [CELL, CELL2, "x", "y,z", "a&amp;b", "q>r", "tab\there", " padded "]
+    objects = draw(st.lists(st.sampled_from(names), min_size=1, max_size=5, unique=True))
+    width = st.integers(0, len(counters))
     values = {
-        o: draw(st.lists(value, min_size=len(counters), max_size=len(counters))) for o in objects
+        o: draw(st.lists(value, min_size=len(counters), max_size=len(counters)))[: draw(width)]
+        for o in objects
     }
-    flags = {o: draw(st.sampled_from(["true", "false"])) for o in objects}
+    flag = st.sampled_from(["true", "false", "1", "0", " true", "maybe", None])
+    flags = {o: f for o in objects if (f := draw(flag)) is not None}
     form = draw(st.sampled_from(["r", "measResults"]))
     if form == "measResults":
         values = {o: [v.strip() or "NIL" for v in row] for o, row in values.items()}
     info = meas_info(values, counters=counters, form=form, suspect=flags)
+    if draw(st.booleans()):  # measValues that are not plain: another attribute
+        info = info.replace("<measValue ", '<measValue vendorExt="1" ', 1)
     payload = pm_file(info, fmt=draw(st.sampled_from(["32.435", "28.532"])))
     if draw(st.booleans()):  # pretty-printed, as most producers write
         payload = payload.replace(b"><", b">\n    <")
