@@ -56,7 +56,7 @@ def data_grid(
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
         dashGridOptions=options,
         # AG Grid wants string ids; numeric ones are converted (and warned about) otherwise.
-        getRowId=f"String(params.data.{row_id})" if row_id else None,
+        getRowId=f"params.data.{row_id}" if row_id else None,
         className="beacon-grid",
         style={"width": "100%"} if auto_height else {"height": height, "width": "100%"},
         columnSize="responsiveSizeToFit",

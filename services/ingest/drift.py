@@ -19,10 +19,12 @@ from services.db.models import (
     Element,
     Kpi,
     Measurement,
+    PeriodCount,
     QuarantinedRecord,
     Source,
     utcnow,
 )
+from services.ingest.gaps import all_kpi_ids
 
 # A new vendor/version group is learnt for this long before its own changes are drift.
 LEARNING = timedelta(hours=1)
@@ -125,7 +127,7 @@ def value_drift(session: Session, *, now: datetime | None = None) -> list[DataHe
 
 def _version_shift(session: Session, now: datetime) -> list[DataHealthEvent]:
     latest = session.scalar(
-        select(func.max(Measurement.period_end)).where(Measurement.period_end <= now)
+        select(func.max(PeriodCount.period_end)).where(PeriodCount.period_end <= now)
     )
     if latest is None:
         return []
@@ -135,6 +137,7 @@ def _version_shift(session: Session, now: datetime) -> list[DataHealthEvent]:
         .join(Element, Element.id == Measurement.element_id)
         .join(Kpi, Kpi.id == Measurement.kpi_id)
         .where(
+            Measurement.kpi_id.in_(all_kpi_ids(session)),
             Measurement.period_end > latest - timedelta(hours=1),
             Measurement.superseded.is_(False),
             Element.vendor.is_not(None),
@@ -224,7 +227,7 @@ def _accepted_by_version(session: Session, since: datetime) -> dict[tuple[str, s
         .select_from(Measurement)
         .join(Element, Element.id == Measurement.element_id)
         .join(Kpi, Kpi.id == Measurement.kpi_id)
-        .where(Measurement.received_at >= since)
+        .where(Measurement.kpi_id.in_(all_kpi_ids(session)), Measurement.period_end >= since)
         .group_by(Kpi.name, Element.vendor, Element.sw_version)
     ).all()
     return {(k, v or "", s or ""): int(n) for k, v, s, n in rows}

@@ -77,7 +77,7 @@ def resolve_elements(
     known: dict[str, int] = {}
     if len(wanted) > FULL_SCAN_ABOVE:
         # One scan of (dn, id) beats dozens of IN-list queries for a big batch.
-        everything = dict(session.execute(select(Element.dn, Element.id)).all())
+        everything = _all_ids(session)
         known = {dn: everything[dn] for dn in wanted if dn in everything}
     else:
         for chunk in _chunks(wanted, 900):
@@ -103,6 +103,16 @@ def resolve_elements(
         for chunk in _chunks(missing, 900):
             known.update(_ids(session, chunk))
     return known, missing
+
+
+def _all_ids(session: Session) -> dict[str, int]:
+    """dn -> id for the whole inventory, read with the plain driver (no row objects)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute("SELECT dn, id FROM elements")
+        return dict(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _ids(session: Session, dns: list[str]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from services.ingest.columns import lookup
 from services.ingest.reasons import REASONS
 
 FUTURE_SKEW = timedelta(minutes=5)
@@ -185,8 +186,8 @@ def _columns(frame: pd.DataFrame, *, kpis: dict[str, KpiLimits], now: datetime) 
         unit=frame["unit"].astype("string").str.strip() if "unit" in frame else None,
         vendor=frame["vendor"].astype("string") if "vendor" in frame else None,
         sw_version=frame["sw_version"].astype("string") if "sw_version" in frame else None,
-        low=kpi.map({n: k.valid_min for n, k in kpis.items()}).astype("float64"),
-        high=kpi.map({n: k.valid_max for n, k in kpis.items()}).astype("float64"),
-        kpi_unit=kpi.map({n: k.unit for n, k in kpis.items()}),
+        low=lookup(kpi, {n: k.valid_min for n, k in kpis.items()}, dtype="float64"),
+        high=lookup(kpi, {n: k.valid_max for n, k in kpis.items()}, dtype="float64"),
+        kpi_unit=lookup(kpi, {n: k.unit for n, k in kpis.items()}),
         now=pd.Timestamp(now),
     )

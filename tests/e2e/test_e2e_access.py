@@ -193,7 +193,7 @@ def _grid_rows(duo: DashComposite, grid_id: str) -> list[dict[str, Any]]:
 def _grid_row(duo: DashComposite, grid_id: str, column: str, value: str) -> dict[str, Any]:
     """The first rendered row whose `column` shows `value`."""
     matches = [row for row in _grid_rows(duo, grid_id) if row.get(column) == value]
-    assert matches, f"{grid_id} has no row with {column}={value!r}"
+    assert matches, f"{grid_id} has no row with {column}={value!r}: {_grid_rows(duo, grid_id)[:5]}"
     return matches[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -129,7 +130,7 @@ def test_two_scheduler_processes_never_both_run_jobs(lease_db: Database, tmp_pat
             select(JobRun).where(JobRun.job_id == "tick").order_by(JobRun.started_at)
         ).all()
     hosts = [run.host for run in runs]
-    handovers = sum(1 for a, b in zip(hosts, hosts[1:], strict=False) if a != b)
+    handovers = sum(1 for a, b in itertools.pairwise(hosts) if a != b)
     assert runs
     # One process runs the jobs; at most one clean handover when the first one stops.
     assert handovers <= 1, f"schedulers interleaved: {hosts}"

@@ -71,19 +71,22 @@ class Measurement(Base):
     """One KPI value of one element for one period (event time = period end)."""
 
     __tablename__ = "measurements"
+    # The natural key is the primary key, and on SQLite the table is stored in it (no rowid
+    # tree): one B-tree fewer to maintain on every insert. Series reads (element, KPI, time)
+    # use it directly; period reads (all elements of a KPI) use the (kpi, period) index.
     __table_args__ = (
-        UniqueConstraint("element_id", "kpi_id", "period_end", "revision"),
         Index("ix_measurements_kpi_period", "kpi_id", "period_end"),
-        Index("ix_measurements_period", "period_end"),
+        {"sqlite_with_rowid": False},
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    element_id: Mapped[int] = mapped_column(ForeignKey("elements.id", ondelete="CASCADE"))
-    kpi_id: Mapped[int] = mapped_column(ForeignKey("kpis.id", ondelete="CASCADE"))
-    period_end: Mapped[datetime]
-    value: Mapped[float] = mapped_column(Float)
+    element_id: Mapped[int] = mapped_column(
+        ForeignKey("elements.id", ondelete="CASCADE"), primary_key=True
+    )
+    kpi_id: Mapped[int] = mapped_column(ForeignKey("kpis.id", ondelete="CASCADE"), primary_key=True)
+    period_end: Mapped[datetime] = mapped_column(primary_key=True)
     # A correction is a new revision; the older row is kept (audit) and marked superseded.
-    revision: Mapped[int] = mapped_column(default=0)
+    revision: Mapped[int] = mapped_column(primary_key=True, default=0)
+    value: Mapped[float] = mapped_column(Float)
     superseded: Mapped[bool] = mapped_column(default=False)
     late: Mapped[bool] = mapped_column(default=False)
     # The source flagged the value as unreliable (3GPP `suspect`); kept, trusted less.

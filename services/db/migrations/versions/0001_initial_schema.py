@@ -794,12 +794,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "measurements",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("element_id", sa.Integer(), nullable=False),
         sa.Column("kpi_id", sa.Integer(), nullable=False),
         sa.Column("period_end", services.db.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("value", sa.Float(), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
         sa.Column("superseded", sa.Boolean(), nullable=False),
         sa.Column("late", sa.Boolean(), nullable=False),
         sa.Column("suspect", sa.Boolean(), nullable=False),
@@ -829,18 +828,13 @@ def upgrade() -> None:
             name=op.f("fk_measurements_source_id_sources"),
             ondelete="SET NULL",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_measurements")),
-        sa.UniqueConstraint(
-            "element_id",
-            "kpi_id",
-            "period_end",
-            "revision",
-            name=op.f("uq_measurements_element_id_kpi_id_period_end_revision"),
+        sa.PrimaryKeyConstraint(
+            "element_id", "kpi_id", "period_end", "revision", name=op.f("pk_measurements")
         ),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("measurements", schema=None) as batch_op:
         batch_op.create_index("ix_measurements_kpi_period", ["kpi_id", "period_end"], unique=False)
-        batch_op.create_index("ix_measurements_period", ["period_end"], unique=False)
 
     op.create_table(
         "oncall_overrides",
@@ -1531,7 +1525,6 @@ def downgrade() -> None:
     op.drop_table("ownerships")
     op.drop_table("oncall_overrides")
     with op.batch_alter_table("measurements", schema=None) as batch_op:
-        batch_op.drop_index("ix_measurements_period")
         batch_op.drop_index("ix_measurements_kpi_period")
 
     op.drop_table("measurements")
