@@ -31,6 +31,7 @@ from services.db.models import (
     Measurement,
     PeriodCount,
     QuarantinedRecord,
+    ReevaluationMark,
     Source,
     utcnow,
 )
@@ -456,6 +457,7 @@ def _write_measurements(
     )
     rows["received_at"] = pd.Timestamp(received_at)
     insert_frame(session, Measurement.__table__, rows)
+    _mark_for_reevaluation(session, written, late_mask=late_mask, at=received_at)
     per_period = rows.groupby("period_end", as_index=False).agg(
         accepted=("value", "size"), late=("late", "sum")
     )
@@ -475,6 +477,43 @@ def _write_measurements(
         keys=("source_id", "period_end"),
         counters=("accepted", "late"),
         touch={"updated_at": received_at},
+    )
+
+
+def _mark_for_reevaluation(
+    session: Session, written: pd.DataFrame, *, late_mask: pd.Series, at: datetime
+) -> None:
+    """Periods whose values arrived late or were corrected: detectors must look again."""
+    changed = written[
+        late_mask.to_numpy(dtype=bool) | (written["status"] == "correction").to_numpy()
+    ]
+    if changed.empty:
+        return
+    counts = changed.groupby(["kpi_id", "period_end"]).size().reset_index(name="n")
+    corrected = set(
+        zip(
+            *[changed.loc[changed["status"] == "correction", c] for c in ("kpi_id", "period_end")],
+            strict=True,
+        )
+    )
+    add_counts(
+        session,
+        ReevaluationMark.__table__,
+        [
+            {
+                "kpi_id": int(row.kpi_id),
+                "period_end": row.period_end.to_pydatetime(),
+                "records": int(row.n),
+                "reason": "correction" if (row.kpi_id, row.period_end) in corrected else "late",
+                "marked_at": at,
+                "processed_at": None,
+            }
+            for row in counts.itertuples(index=False)
+        ],
+        keys=("kpi_id", "period_end"),
+        counters=("records",),
+        # A period already re-evaluated that changes again needs another look.
+        touch={"marked_at": at, "processed_at": None},
     )
 
 

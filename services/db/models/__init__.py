@@ -10,6 +10,7 @@ from .ingest import (
     IngestBatch,
     PeriodCount,
     QuarantinedRecord,
+    ReevaluationMark,
     Source,
 )
 from .network import CounterMapping, Element, Kpi, Measurement
@@ -74,6 +75,7 @@ __all__ = [
     "Person",
     "QuarantinedRecord",
     "Recommendation",
+    "ReevaluationMark",
     "Review",
     "Rotation",
     "RotationMember",

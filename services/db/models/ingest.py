@@ -74,6 +74,23 @@ class PeriodCount(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ReevaluationMark(Base):
+    """A KPI period whose data changed after the fact (late data or a correction).
+
+    Detectors that already judged this period re-run it and mark their results revised;
+    `processed_at` is set once they have.
+    """
+
+    __tablename__ = "reevaluation_marks"
+
+    kpi_id: Mapped[int] = mapped_column(ForeignKey("kpis.id", ondelete="CASCADE"), primary_key=True)
+    period_end: Mapped[datetime] = mapped_column(primary_key=True)
+    records: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str] = mapped_column(String(16), default="late")  # late, correction
+    marked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
 class QuarantinedRecord(Base):
     """A record Beacon refused, kept verbatim with a machine reason and a human sentence."""
 

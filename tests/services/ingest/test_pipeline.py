@@ -257,3 +257,19 @@ def test_oversized_names_are_refused_not_fatal(db: Database) -> None:
     summary = ingest(db, records)
     assert summary.reasons == {"dn_too_long": 1, "attribute_too_long": 1}
     assert summary.received == summary.accepted + summary.duplicates + summary.quarantined
+
+
+def test_late_data_and_corrections_mark_periods_for_reevaluation(db: Database) -> None:
+    from services.db.models import ReevaluationMark
+
+    periods = [NOW - timedelta(minutes=15 * k) for k in range(12, 0, -1)]
+    ingest(db, frame(*[(CELL, "prb_util_dl", p, 1.0) for p in periods[4:]]))
+    with db.session() as session:
+        assert session.scalars(select(ReevaluationMark)).all() == []
+    ingest(db, frame((CELL2, "prb_util_dl", periods[0], 2.0)))  # late
+    ingest(db, frame((CELL, "prb_util_dl", periods[-1], 9.0)))  # correction, not late
+    with db.session() as session:
+        marks = {
+            m.period_end: (m.reason, m.records) for m in session.scalars(select(ReevaluationMark))
+        }
+    assert marks == {periods[0]: ("late", 1), periods[-1]: ("correction", 1)}

@@ -551,6 +551,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source_id", "period_end", name=op.f("pk_period_counts")),
     )
     op.create_table(
+        "reevaluation_marks",
+        sa.Column("kpi_id", sa.Integer(), nullable=False),
+        sa.Column("period_end", services.db.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("records", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=16), nullable=False),
+        sa.Column("marked_at", services.db.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "processed_at", services.db.models.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["kpi_id"],
+            ["kpis.id"],
+            name=op.f("fk_reevaluation_marks_kpi_id_kpis"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("kpi_id", "period_end", name=op.f("pk_reevaluation_marks")),
+    )
+    with op.batch_alter_table("reevaluation_marks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_reevaluation_marks_processed_at"), ["processed_at"], unique=False
+        )
+
+    op.create_table(
         "rotations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("team_id", sa.Integer(), nullable=False),
@@ -1544,6 +1567,10 @@ def downgrade() -> None:
     op.drop_table("user_views")
     op.drop_table("use_cases")
     op.drop_table("rotations")
+    with op.batch_alter_table("reevaluation_marks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reevaluation_marks_processed_at"))
+
+    op.drop_table("reevaluation_marks")
     op.drop_table("period_counts")
     op.drop_table("people")
     with op.batch_alter_table("ingest_batches", schema=None) as batch_op:
