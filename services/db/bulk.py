@@ -2,6 +2,10 @@
 
 Per-row ORM or Core binding costs more than the database does for large batches, so
 datetimes are converted once per column here, in the same transaction as the session.
+On SQLite a column that holds one value for the whole batch (the batch, the source, the
+period of a PM file, the flags) is written as a literal in the statement instead of being
+bound on every row: only integers, booleans, NULL and timestamps formatted here qualify,
+so the stored values and their types are exactly those binding would store.
 """
 
 from __future__ import annotations
@@ -28,15 +32,40 @@ def insert_frame(session: Session, table: Table, frame: pd.DataFrame) -> int:
     if connection.dialect.name == "postgresql":
         _copy(raw, table.name, columns, frame)
     else:
-        rows = _sqlite_rows(frame)
-        placeholders = ", ".join("?" for _ in columns)
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608 - names come from the model, values are bound
+        literals = _sqlite_constants(frame)
+        varying = [c for c in columns if c not in literals]
+        rows = _sqlite_rows(frame[varying]) if varying else [()] * len(frame)
+        values = ", ".join(literals.get(c, "?") for c in columns)
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"  # noqa: S608 - names come from the model; literals are numbers or timestamps formatted here
         cursor = raw.cursor()
         try:
             cursor.executemany(sql, rows)
         finally:
             cursor.close()
     return len(frame)
+
+
+def _sqlite_constants(frame: pd.DataFrame) -> dict[str, str]:
+    """SQL literals for the columns that hold a single value in every row.
+
+    Only values whose literal is unambiguous qualify: integers, booleans (stored as 0/1,
+    as binding stores them), timestamps (the text binding would store) and all-missing
+    columns (NULL). Floats and text stay bound, so no value is ever re-parsed or quoted.
+    """
+    literals: dict[str, str] = {}
+    for name, column in frame.items():
+        dtype = column.dtype
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            values = column.to_numpy(dtype="datetime64[ns]")
+            if not np.isnat(values[0]) and (values == values[0]).all():
+                literals[name] = f"'{column.iloc[0].tz_convert('UTC').strftime(SQLITE_DATETIME)}'"
+        elif isinstance(dtype, np.dtype) and dtype.kind in "biu":
+            values = column.to_numpy()
+            if (values == values[0]).all():
+                literals[name] = str(int(values[0]))
+        elif column.isna().all():
+            literals[name] = "NULL"
+    return literals
 
 
 def _sqlite_rows(frame: pd.DataFrame) -> list[tuple]:
@@ -47,7 +76,11 @@ def _sqlite_rows(frame: pd.DataFrame) -> list[tuple]:
         elif column.dtype == bool:
             converted[name] = column.astype("int64")
         elif column.dtype == object:
-            converted[name] = column.map(_json_if_container)
+            converted[name] = pd.Series(_objects(column), index=column.index, dtype=object)
+        elif (
+            isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf" and not column.hasnans
+        ):
+            converted[name] = column  # tolist() gives Python numbers, nothing to replace
         else:
             converted[name] = column.astype(object).where(column.notna(), None)
     return list(zip(*(converted[c].tolist() for c in frame.columns), strict=True))
@@ -64,9 +97,17 @@ def _copy(raw: object, table: str, columns: list[str], frame: pd.DataFrame) -> N
     values = []
     for _name, column in frame.items():
         if column.dtype == object:
-            values.append(column.map(_json_if_container).tolist())
+            values.append(_objects(column))
         elif isinstance(column.dtype, pd.DatetimeTZDtype):
-            values.append(column.dt.to_pydatetime().tolist())
+            # Periods and arrival times repeat: build each distinct datetime once.
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+            distinct = np.array([*uniques.to_pydatetime(), None], dtype=object)
+            values.append(distinct[codes].tolist())
+        elif isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+            if column.hasnans:
+                values.append(column.astype(object).where(column.notna(), None).tolist())
+            else:
+                values.append(column.tolist())
         else:
             values.append([None if _is_nan(v) else v for v in column.tolist()])
     cursor = raw.cursor()  # type: ignore[attr-defined]
@@ -76,6 +117,12 @@ def _copy(raw: object, table: str, columns: list[str], frame: pd.DataFrame) -> N
                 copy.write_row(row)
     finally:
         cursor.close()
+
+
+def _objects(column: pd.Series) -> list[object]:
+    """Values of an object column as the driver should get them: containers as JSON, NaN as
+    NULL, everything else as it is (Series.map would turn [1, None] into [1.0, nan])."""
+    return [None if _is_nan(v) else _json_if_container(v) for v in column.tolist()]
 
 
 def _json_if_container(value: object) -> object:

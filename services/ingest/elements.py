@@ -73,21 +73,24 @@ def resolve_elements(
     Returns the mapping and the DNs that were new. `attributes` may give vendor and
     software version per DN (from the file header or event) for new elements.
     """
-    wanted = sorted(set(dns))
+    # Arrays (numpy, pandas) convert in one call; iterating them builds a scalar per value.
+    wanted = set(dns.tolist() if hasattr(dns, "tolist") else dns)
     known: dict[str, int] = {}
     if len(wanted) > FULL_SCAN_ABOVE:
         # One scan of (dn, id) beats dozens of IN-list queries for a big batch.
         everything = _all_ids(session)
         known = {dn: everything[dn] for dn in wanted if dn in everything}
     else:
-        for chunk in _chunks(wanted, 900):
+        for chunk in _chunks(sorted(wanted), 900):
             known.update(_ids(session, chunk))
-    missing = [dn for dn in wanted if dn not in known]
+    # Sorted, so new elements are registered (and numbered) in the same order every time.
+    missing = sorted(dn for dn in wanted if dn not in known)
     if missing:
         now = utcnow()
         rows = []
+        given = attributes if attributes is not None else {}
         for dn in missing:
-            extra = (attributes or {}).get(dn, {})
+            extra = given.get(dn, {})
             rows.append(
                 {
                     "dn": dn,

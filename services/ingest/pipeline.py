@@ -11,7 +11,7 @@ import gzip
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -375,6 +375,14 @@ def _classify(session: Session, frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame["arrival"] = np.arange(len(frame))
     existing = _current_values(session, frame)
+    if existing.empty and not frame.duplicated(KEY).any():
+        # Nothing stored for these keys and each key once (a fresh period): all new, the
+        # same result as below without the merge and the per-key passes.
+        frame["existing_value"] = np.nan
+        frame["existing_revision"] = np.nan
+        frame["status"] = "new"
+        frame["revision"] = np.zeros(len(frame), dtype="int64")
+        return frame
     frame = frame.merge(existing, on=KEY, how="left")
     frame = frame.sort_values("arrival", kind="stable").reset_index(drop=True)
     previous = frame.groupby(KEY, sort=False)["value"].shift(1)
@@ -529,7 +537,7 @@ def _quarantine(
             "source_id": source_id,
             "received_at": at,
             "reason_code": row["reason_code"],
-            "reason": str(row["reason"]),
+            "reason": _storable(str(row["reason"])),
             "field": None if pd.isna(row.get("field")) else row.get("field"),
             "record": {c: _jsonable(row[c]) for c in columns},
         }
@@ -538,13 +546,41 @@ def _quarantine(
     session.execute(insert(QuarantinedRecord), rows)
 
 
-def _element_attributes(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    cols = [c for c in ("vendor", "sw_version") if c in frame]
-    if not cols:
+class _FirstAttributes(Mapping[str, dict[str, Any]]):
+    """Vendor and software version of each DN's first record, read only when asked for.
+
+    Only DNs that are not yet in the inventory need them, so a batch of known elements
+    (the usual case) never builds the table.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+        self._table: dict[str, dict[str, Any]] | None = None
+
+    def _rows(self) -> dict[str, dict[str, Any]]:
+        if self._table is None:
+            frame = self._frame
+            cols = [c for c in ("vendor", "sw_version") if c in frame]
+            first = frame.loc[~frame["dn"].duplicated(), ["dn", *cols]]
+            first = first.astype(object).where(first.notna(), None)
+            dns = first.pop("dn").tolist()
+            self._table = dict(zip(dns, first.to_dict("records"), strict=True))
+        return self._table
+
+    def __getitem__(self, dn: str) -> dict[str, Any]:
+        return self._rows()[dn]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+
+def _element_attributes(frame: pd.DataFrame) -> Mapping[str, dict[str, Any]]:
+    if not any(c in frame for c in ("vendor", "sw_version")):
         return {}
-    first = frame.drop_duplicates("dn")[["dn", *cols]]
-    first = first.astype(object).where(first.notna(), None)
-    return {row.pop("dn"): row for row in first.to_dict("records")}
+    return _FirstAttributes(frame)
 
 
 def _late(frame: pd.DataFrame, *, source: Source) -> pd.Series:
@@ -562,7 +598,9 @@ def _late(frame: pd.DataFrame, *, source: Source) -> pd.Series:
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
+    if isinstance(value, str):
+        return _storable(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return None if not np.isfinite(value) else value
@@ -576,6 +614,14 @@ def _jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         pass
     return str(value)
+
+
+def _storable(text: str) -> str:
+    """Text a database can keep: NUL (which PostgreSQL text and JSON refuse) becomes U+FFFD.
+
+    The payload itself, NULs included, stays in the batch's raw copy.
+    """
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def _records_csv(records: pd.DataFrame) -> bytes:

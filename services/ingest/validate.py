@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from services.ingest.columns import lookup
+from services.ingest.columns import coded_lookup
 from services.ingest.reasons import REASONS
 
 FUTURE_SKEW = timedelta(minutes=5)
@@ -63,15 +63,34 @@ class Rule:
 
 
 def _blank(c: Columns) -> pd.Series:
-    return c.raw_value.isna() | (c.raw_value.astype("string").str.strip() == "")
+    # A blank text never parses as a number, so only values that did not parse are looked at.
+    fails = np.zeros(len(c.value), dtype=bool)
+    unparsed = c.value.isna().to_numpy()
+    if unparsed.any():
+        raw = c.raw_value[unparsed]
+        blank = raw.isna() | (raw.astype("string").str.strip() == "")
+        fails[unparsed] = blank.fillna(False).to_numpy(dtype=bool)
+    return pd.Series(fails, index=c.value.index)
 
 
 def _too_long(c: Columns) -> pd.Series:
     fails = pd.Series(False, index=c.dn.index)
     for column in (c.vendor, c.sw_version):
         if column is not None:
-            fails |= column.str.len().fillna(0) > MAX_ATTRIBUTE
+            fails |= _text_lengths(column) > MAX_ATTRIBUTE
     return fails
+
+
+def _text_lengths(column: pd.Series) -> pd.Series:
+    """Length of each value as text (0 when missing), measured once per distinct value.
+
+    Distinct values are found by equality, which only merges equal numbers (1, 1.0, True),
+    whose texts are all short; texts themselves are only equal to identical texts.
+    """
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    lengths = pd.Series(uniques, dtype=object).astype("string").str.len().fillna(0)
+    table = np.append(lengths.to_numpy(dtype="int64"), 0)  # code -1 (missing) -> 0
+    return pd.Series(table[codes], index=column.index)
 
 
 RULES: tuple[Rule, ...] = (
@@ -141,10 +160,12 @@ def validate(
     reason = np.full(len(frame), None, dtype=object)
     detail = np.full(len(frame), None, dtype=object)
     field = np.full(len(frame), None, dtype=object)
+    bad = np.zeros(len(frame), dtype=bool)
     for rule in RULES:
-        fails = rule.fails(columns).fillna(False).to_numpy(dtype=bool) & (reason == None)  # noqa: E711 - elementwise
+        fails = rule.fails(columns).fillna(False).to_numpy(dtype=bool) & ~bad
         if not fails.any():
             continue
+        bad |= fails
         reason[fails] = rule.code
         field[fails] = rule.field
         detail[fails] = (
@@ -152,21 +173,33 @@ def validate(
             if rule.detail
             else REASONS[rule.code]
         )
-    bad = reason != None  # noqa: E711 - elementwise
     rejected = frame.loc[bad].copy()
     rejected["reason_code"] = reason[bad]
     rejected["reason"] = detail[bad]
     rejected["field"] = field[bad]
-    good = frame.loc[~bad].copy()
-    good["dn"] = columns.dn[~bad].astype(str)
-    good["kpi"] = columns.kpi[~bad].astype(str)
-    good["period_end"] = columns.period[~bad]
-    good["value"] = columns.value[~bad].astype("float64")
+    if bad.any():
+        good = frame.loc[~bad].copy()
+        typed = {name: series[~bad] for name, series in _typed(columns).items()}
+    else:
+        # Every record passed (the usual case): no row selection, only the typed columns.
+        good = frame.copy(deep=False)
+        typed = _typed(columns)
+    for name, series in typed.items():
+        good[name] = series
     return good, rejected
 
 
+def _typed(columns: Columns) -> dict[str, pd.Series]:
+    return {
+        "dn": columns.dn.astype(str),
+        "kpi": columns.kpi.astype(str),
+        "period_end": columns.period,
+        "value": columns.value.astype("float64"),
+    }
+
+
 def _columns(frame: pd.DataFrame, *, kpis: dict[str, KpiLimits], now: datetime) -> Columns:
-    kpi = frame["kpi"].astype("string").str.strip()
+    kpi = _stripped(frame["kpi"])
     raw_value = frame["value"]
     if pd.api.types.is_float_dtype(raw_value):
         value = raw_value.astype("float64")  # already numeric: skip the slow parse
@@ -177,17 +210,33 @@ def _columns(frame: pd.DataFrame, *, kpis: dict[str, KpiLimits], now: datetime) 
     period = frame["period_end"]
     if not isinstance(period.dtype, pd.DatetimeTZDtype):
         period = pd.to_datetime(period, utc=True, errors="coerce", format="mixed")
+    codes, names = pd.factorize(kpi, use_na_sentinel=True)
     return Columns(
-        dn=frame["dn"].astype("string").str.strip(),
+        dn=_stripped(frame["dn"]),
         kpi=kpi,
         period=period,
         raw_value=raw_value,
         value=value,
-        unit=frame["unit"].astype("string").str.strip() if "unit" in frame else None,
-        vendor=frame["vendor"].astype("string") if "vendor" in frame else None,
-        sw_version=frame["sw_version"].astype("string") if "sw_version" in frame else None,
-        low=lookup(kpi, {n: k.valid_min for n, k in kpis.items()}, dtype="float64"),
-        high=lookup(kpi, {n: k.valid_max for n, k in kpis.items()}, dtype="float64"),
-        kpi_unit=lookup(kpi, {n: k.unit for n, k in kpis.items()}),
+        unit=_stripped(frame["unit"]) if "unit" in frame else None,
+        vendor=frame.get("vendor"),
+        sw_version=frame.get("sw_version"),
+        low=coded_lookup(
+            codes, names, {n: k.valid_min for n, k in kpis.items()}, kpi.index, "float64"
+        ),
+        high=coded_lookup(
+            codes, names, {n: k.valid_max for n, k in kpis.items()}, kpi.index, "float64"
+        ),
+        kpi_unit=coded_lookup(codes, names, {n: k.unit for n, k in kpis.items()}, kpi.index),
         now=pd.Timestamp(now),
     )
+
+
+def _stripped(column: pd.Series) -> pd.Series:
+    """`column.astype("string").str.strip()`; text columns with few distinct values (KPI
+    names, units) convert each distinct value once instead of every row."""
+    if len(column) >= 1000 and pd.api.types.infer_dtype(column, skipna=True) == "string":
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        if len(uniques) * 50 <= len(column):
+            texts = pd.Series(uniques, dtype=object).astype("string").str.strip()
+            return pd.Series(texts.array.take(codes, allow_fill=True), index=column.index)
+    return column.astype("string").str.strip()

@@ -204,14 +204,54 @@ class _Reader:
     def batch(self, element: Any) -> None:
         """Collapsed plain measValues: one line each, fields split by tabs."""
         self.enter_values(element)
-        for line in (element.text or "").split("\n"):
-            fields = line.split("\t")
+        lines = [line.split("\t") for line in (element.text or "").split("\n")]
+        if self.uniform_batch(lines):
+            return
+        for fields in lines:
             numbers: list[str | None] = fields[2].split() if len(fields) == 4 else []
             values = fields[3].split("|") if numbers else []
             if len(fields) != 4 or len(values) != len(numbers):
                 raise PayloadRefused("malformed_payload", "a collapsed measValue lost its shape")
             suspect = self.suspect_text(fields[1]) if fields[1] else False
             self.add(self.dn(fields[0]), suspect, numbers, values)
+
+    def uniform_batch(self, lines: list[list[str]]) -> bool:
+        """Add a batch whose measValues all carry the same declared positions, no suspect
+        flag and only plain values (the usual file) in one go; False, with nothing added,
+        for any other batch, which `add` then reads measValue by measValue.
+
+        The result is exactly what `add` would keep for each line in turn: the same
+        values, counters, counts and context, in file order.
+        """
+        head = lines[0]
+        if len(head) != 4 or not head[2]:
+            return False
+        positions = head[2]
+        if not all(len(f) == 4 and f[2] == positions and not f[1] for f in lines):
+            return False
+        info = self.info
+        numbers = positions.split()
+        counters = [info.types.get(p) for p in numbers]
+        if None in counters:
+            return False  # undeclared or ambiguous positions: refused value by value
+        width = len(numbers)
+        texts = [f[3] for f in lines]
+        joined = "|".join(texts)
+        # Blank, NIL/NULL or spaced values, and histograms, take the careful path.
+        if "N" in joined or "," in joined or _SPACE.search(joined):
+            return False
+        if any(text.count("|") != width - 1 for text in texts):
+            return False  # a line lost its shape: the careful path refuses the file
+        walk, n = self.walk, len(lines)
+        walk.values.extend(joined.split("|"))
+        walk.counters.extend(counters * n)
+        walk.counts.extend([width] * n)
+        walk.dns.extend([self.dn(f[0]) for f in lines])
+        walk.period_index.extend([info.period] * n)
+        walk.granularity.extend([info.granularity] * n)
+        walk.sw_versions.extend([self.sw_version] * n)
+        walk.suspects.extend([False] * n)
+        return True
 
     def enter_values(self, element: Any) -> None:
         """Checks before a measInfo's values: header and element known, period noted."""

@@ -38,9 +38,13 @@ MAX_ERROR_TEXT = 300
 def parse_csv(payload: bytes, *, name: str = "") -> ParsedPayload:
     """Records from CSV text (UTF-8, optional BOM); the whole file refused when unreadable."""
     try:
-        text = payload.decode("utf-8-sig")
+        # The parser decodes as it reads: no decoded copy of the whole payload first.
         frame = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True
+            io.BytesIO(payload),
+            encoding="utf-8-sig",
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
         )
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         return _refused("malformed_payload", name, payload, exc)
