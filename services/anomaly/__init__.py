@@ -1,0 +1,1 @@
+"""Anomaly detection: pure detectors, the scheduled service that persists episodes, feeds."""
