@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from services.anomaly import service as anomaly_service
 from services.config import Settings
 from services.db import Database
 from services.ingest import drift, gaps, health
@@ -15,6 +16,8 @@ log = logging.getLogger(__name__)
 
 SIMULATOR_JOB = "simulator.feed"
 SIMULATOR_EVERY_S = 60
+DETECT_MAX_PERIODS = 96 * 30
+DETECT_BUDGET_S = 40.0
 
 
 def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
@@ -38,6 +41,12 @@ def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
             lambda: check_drift(db),
             900,
             "Schema drift (counters by vendor/version) and value drift",
+        ),
+        JobSpec(
+            anomaly_service.JOB_ID,
+            lambda: detect_anomalies(db, settings),
+            anomaly_service.JOB_EVERY_S,
+            "Anomaly detection: each new complete period once, late data re-evaluated",
         ),
         JobSpec(
             "ingest.replay",
@@ -112,6 +121,18 @@ def check_drift(db: Database) -> JobResult:
         events = drift.vanished_counters(session) + drift.value_drift(session)
         summaries = [e.summary for e in events]
     return JobResult(rows=len(summaries), detail={"events": summaries[:20]})
+
+
+def detect_anomalies(db: Database, settings: Settings) -> JobResult:
+    # A backlog (first start: the stored history) is worked off in time-boxed runs so the
+    # job never holds the scheduler thread for long.
+    run = anomaly_service.run_detection(
+        db,
+        zone=settings.zone,
+        max_periods=DETECT_MAX_PERIODS,
+        budget_s=DETECT_BUDGET_S,
+    )
+    return JobResult(rows=run.written, detail=run.as_dict())
 
 
 def replay(db: Database) -> JobResult:

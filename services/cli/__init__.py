@@ -8,7 +8,9 @@ import click
 
 from services import auth
 from services.cli._base import BeaconGroup, CliState, describe_database, pass_state
+from services.cli.anomalies import anomalies_group
 from services.cli.audit_trail import audit_group
+from services.cli.detect import detect
 from services.cli.ingest import ingest, quarantine_group, scheduler
 from services.cli.serve import serve
 from services.cli.simulate import simulate
@@ -68,6 +70,8 @@ cli.add_command(serve)
 cli.add_command(ingest)
 cli.add_command(quarantine_group)
 cli.add_command(scheduler)
+cli.add_command(anomalies_group)
+cli.add_command(detect)
 
 
 def main() -> None:

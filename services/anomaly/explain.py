@@ -1,0 +1,174 @@
+"""The explanation of an episode, in plain language and data (the contract's dict shape).
+
+Pure: every fact is handed in; nothing is looked up here. Times are shown in the NOC's
+configured time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from services.anomaly.changes import Window
+from services.anomaly.episodes import PeriodResult
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the episode is about: element and KPI as humans name them."""
+
+    element: str
+    kpi: str
+    unit: str
+    higher_is_worse: bool = True
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything around an episode that its explanation reports."""
+
+    contributing: Sequence[dict[str, Any]] = ()
+    peers: dict[str, Any] | None = None
+    changes: Sequence[Window] = ()
+    alarms: Sequence[dict[str, Any]] = ()
+    quality: dict[str, Any] = field(default_factory=dict)
+    similar: Sequence[dict[str, Any]] = ()
+    revisions: Sequence[dict[str, Any]] = ()
+    suppressed_reason: str | None = None
+
+
+def fmt(value: float, unit: str) -> str:
+    """A value with its unit, rounded for reading."""
+    if value != value:  # NaN
+        return "n/a"
+    magnitude = abs(value)
+    digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2
+    text = f"{value:,.{digits}f}"
+    if unit in ("", "count"):
+        return text
+    return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
+
+
+def sigma_text(score: float) -> str:
+    """A deviation in robust sigma, readable also when the series was nearly flat."""
+    magnitude = abs(score)
+    if magnitude >= 999.5:
+        return "over 1000σ"
+    return f"{magnitude:.0f}σ" if magnitude >= 100 else f"{magnitude:.1f}σ"
+
+
+def seasonal(peak: PeriodResult, unit: str, zone: tzinfo) -> dict[str, Any]:
+    """Typical value for the peak's weekday and time of day in the display zone."""
+    local = peak.period_end.astimezone(zone)
+    slot = f"{local:%A %H:%M}"
+    return {
+        "slot": slot,
+        "typical": round(peak.expected, 4),
+        "text": f"Typical for {slot} is {fmt(peak.expected, unit)}.",
+    }
+
+
+def summary(
+    subject: Subject,
+    peak: PeriodResult,
+    *,
+    started_at: datetime,
+    ended_at: datetime | None,
+    zone: tzinfo,
+    facts: Facts,
+) -> str:
+    """One or two sentences a NOC operator can read at a glance."""
+    direction = "above" if peak.observed >= peak.expected else "below"
+    since = started_at.astimezone(zone)
+    when = f"from {since:%a %H:%M}"
+    when += f" to {ended_at.astimezone(zone):%H:%M}" if ended_at else ", ongoing"
+    first = (
+        f"{subject.kpi} on {subject.element} reached {fmt(peak.observed, subject.unit)}, "
+        f"{direction} the expected {fmt(peak.expected, subject.unit)} "
+        f"(band {fmt(peak.band_low, subject.unit)}–{fmt(peak.band_high, subject.unit)}, "
+        f"{sigma_text(peak.score)}) {when}."
+    )
+    extras = []
+    if facts.contributing:
+        names = ", ".join(c["kpi"] for c in facts.contributing[:3])
+        extras.append(f"also deviating: {names}")
+    affected = (facts.peers or {}).get("affected") or []
+    if affected:
+        extras.append(f"{len(affected)} peer element(s) deviate at the same time")
+    if facts.alarms:
+        extras.append(f"{len(facts.alarms)} overlapping alarm(s)")
+    if facts.suppressed_reason:
+        extras.append(facts.suppressed_reason.lower().replace("inside", "inside a", 1))
+    elif facts.changes:
+        extras.append(f"overlaps {facts.changes[0].kind} “{facts.changes[0].title}”")
+    if not extras:
+        return first
+    text = "; ".join(extras)
+    return f"{first} {text[0].upper()}{text[1:]}."
+
+
+def explanation(
+    subject: Subject,
+    peak: PeriodResult,
+    *,
+    started_at: datetime,
+    ended_at: datetime | None,
+    zone: tzinfo,
+    facts: Facts,
+) -> dict[str, Any]:
+    """The explanation dict stored on the Anomaly row."""
+    doc: dict[str, Any] = {
+        "summary": summary(
+            subject, peak, started_at=started_at, ended_at=ended_at, zone=zone, facts=facts
+        ),
+        "unit": subject.unit,
+        "direction": "above" if peak.observed >= peak.expected else "below",
+        "observed": round(peak.observed, 6),
+        "expected": round(peak.expected, 6),
+        "band": [round(peak.band_low, 6), round(peak.band_high, 6)],
+        "sigma": round(peak.score, 3),
+        "seasonal": seasonal(peak, subject.unit, zone),
+        "contributing_kpis": list(facts.contributing),
+        "changes": [
+            {
+                "id": w.id,
+                "title": w.title,
+                "kind": w.kind,
+                "starts_at": w.starts_at.isoformat(),
+                "ends_at": w.ends_at.isoformat(),
+            }
+            for w in facts.changes
+        ],
+        "alarms": list(facts.alarms),
+        "data_quality": {
+            "flags": list(facts.quality.get("flags", [])),
+            "text": str(facts.quality.get("text", "")),
+        },
+        "similar": list(facts.similar),
+        "revisions": list(facts.revisions),
+    }
+    if facts.peers:
+        doc["peers"] = facts.peers
+    return doc
+
+
+def peers_doc(
+    group: str, size: int, median: float | None, affected: Sequence[dict[str, Any]], unit: str
+) -> dict[str, Any]:
+    """The peers section: the comparison group and which members deviate too."""
+    med = float("nan") if median is None else float(median)
+    if affected:
+        text = f"{len(affected)} of {size} {group} deviate at the same time."
+    else:
+        text = f"None of the other {max(0, size - 1)} {group} deviate: the problem is local."
+    if median is not None:
+        text += f" Peer median {fmt(med, unit)}."
+    return {
+        "group": group,
+        "size": int(size),
+        "median": None if median is None else round(med, 6),
+        "affected": list(affected),
+        "text": text,
+    }
