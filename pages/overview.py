@@ -1,20 +1,24 @@
-"""Overview: the live network inventory and the newest data from every source."""
+"""Overview: the NOC wall screen (open anomaly episodes, health, freshness), then desk panels."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
+from sqlalchemy.exc import SQLAlchemyError
 
-from components.cards import empty_state, section, stat_tile, status_pill, tile_row
+from components.cards import section
 from components.figures import period_volume_lines, region_trend
-from components.format import ago, count, short_time
 from components.grid import data_grid
+from components.overview import inventory_tiles, regions_table, sources_table
+from components.wall import FEED_HEAD, LOADING, feed_rows, panel_updates, wall_view
 from services import inventory
+from services.anomaly.wall import FEED_LIMIT, wall_snapshot
 from services.auth import ALL_ROLES
-from services.db.models import Kpi
-from services.ingest.health import SourceFreshness, source_freshness
+from services.db.models import Kpi, utcnow
+from services.ingest.health import source_freshness
 from services.web.authz import allow
 from services.web.context import beacon
 from services.web.principal import current_principal
@@ -29,6 +33,8 @@ dash.register_page(
     kiosk=True,
 )
 
+log = logging.getLogger(__name__)
+
 REFRESH = "overview-refresh"
 MODE = "overview-mode"
 TILES = "overview-tiles"
@@ -38,7 +44,31 @@ INGEST_CHART = "overview-ingest"
 REGIONS = "overview-regions"
 ELEMENTS = "overview-elements"
 ELEMENTS_FILTER = "overview-elements-filter"
-REFRESH_MS = 30_000
+WALL = "overview-wall"
+WALL_BODY = "overview-wall-body"
+WALL_REFRESH = "overview-wall-refresh"
+WALL_TICK = "overview-wall-tick"
+WALL_CONFIG = "overview-wall-config"
+WALL_VIEW = "overview-wall-view"
+WALL_STATUS = "overview-wall-status"
+WALL_SEEN = "overview-wall-seen"
+WALL_UPDATED = "overview-wall-updated"
+WALL_DATE = "overview-wall-date"
+WALL_BANNER = "overview-wall-banner"
+WALL_COUNTS = "overview-wall-counts"
+WALL_FEED = "overview-wall-feed"
+WALL_FEED_NOTE = "overview-wall-feed-note"
+WALL_REGIONS = "overview-wall-regions"
+WALL_DOMAINS = "overview-wall-domains"
+WALL_SOURCES = "overview-wall-sources"
+
+REFRESH_MS = 30_000  # desk panels: inventory and volumes change slowly
+WALL_REFRESH_S = 15
+# `?refresh=N` may slow a screen down or, for tests, speed it up, but never below this.
+WALL_REFRESH_MIN_S = 2
+WALL_REFRESH_MAX_S = 300
+# Lines of the feed a 16:9 wall fits without scrolling (type scales with the screen width).
+WALL_FEED_ROWS = 8
 LOAD_KPI = "prb_util_dl"
 
 ELEMENT_COLUMNS = [
@@ -54,13 +84,23 @@ ELEMENT_COLUMNS = [
 ]
 
 
-def layout(kiosk: str | None = None, **_query: str) -> html.Div:
-    """The page frame; every panel fills from stored data on load and every 30 s."""
+def wall_interval_ms(refresh: str | None) -> int:
+    """The wall's refresh period: 15 s unless `?refresh=` asks for another, within limits."""
+    try:
+        seconds = float(refresh) if refresh else WALL_REFRESH_S
+    except ValueError:
+        seconds = WALL_REFRESH_S
+    return int(min(max(seconds, WALL_REFRESH_MIN_S), WALL_REFRESH_MAX_S) * 1000)
+
+
+def layout(kiosk: str | None = None, refresh: str | None = None, **_query: str) -> html.Div:
+    """The wall content first (live every 15 s), then the desk panels (every 30 s)."""
     principal = current_principal()
     wall = kiosk == "1" or (principal is not None and principal.is_kiosk)
     graph_config = {"displaylogo": False, "displayModeBar": False if wall else "hover"}
+    interval_ms = wall_interval_ms(refresh)
     return html.Div(
-        className="page",
+        className="page overview-page",
         children=[
             dcc.Interval(id=REFRESH, interval=REFRESH_MS),
             dcc.Store(id=MODE, data={"wall": wall}),
@@ -69,13 +109,14 @@ def layout(kiosk: str | None = None, **_query: str) -> html.Div:
                 children=html.Div(
                     [
                         html.H1("Network overview"),
-                        html.P("Live inventory and the newest data from every source."),
+                        html.P("Open anomaly episodes, network health and data freshness."),
                     ]
                 ),
             ),
-            html.Div(id=TILES),
+            _wall(interval_ms, limit=WALL_FEED_ROWS if wall else FEED_LIMIT),
+            html.Div(id=TILES, className="overview-inventory"),
             html.Div(
-                className="columns",
+                className="columns desk-only",
                 children=[
                     section(
                         "Sources",
@@ -83,21 +124,21 @@ def layout(kiosk: str | None = None, **_query: str) -> html.Div:
                         subtitle="newest data per source · last 24 h volume",
                     ),
                     section(
-                        "Network load",
-                        dcc.Graph(id=LOAD_CHART, config=graph_config, className="chart"),
-                        subtitle="DL PRB utilisation, hourly mean by region, last 48 h",
-                    ),
-                ],
-            ),
-            html.Div(
-                className="columns",
-                children=[
-                    section("Inventory by region", html.Div(id=REGIONS), class_name="desk-only"),
-                    section(
                         "Data completeness",
                         dcc.Graph(id=INGEST_CHART, config=graph_config, className="chart"),
                         subtitle="records stored per 15-minute period by source, last 24 h",
                     ),
+                ],
+            ),
+            html.Div(
+                className="columns desk-only",
+                children=[
+                    section(
+                        "Network load",
+                        dcc.Graph(id=LOAD_CHART, config=graph_config, className="chart"),
+                        subtitle="DL PRB utilisation, hourly mean by region, last 48 h",
+                    ),
+                    section("Inventory by region", html.Div(id=REGIONS)),
                 ],
             ),
             section(
@@ -117,6 +158,145 @@ def layout(kiosk: str | None = None, **_query: str) -> html.Div:
     )
 
 
+def _wall(interval_ms: int, *, limit: int) -> html.Div:
+    """The wall panels, empty until the first refresh fills them (a moment after load)."""
+    return html.Div(
+        id=WALL,
+        className="wall",
+        children=[
+            dcc.Interval(id=WALL_REFRESH, interval=interval_ms),
+            dcc.Interval(id=WALL_TICK, interval=1000),
+            dcc.Store(
+                id=WALL_CONFIG,
+                data={"tz": beacon().settings.tz, "interval_ms": interval_ms, "limit": limit},
+            ),
+            dcc.Store(id=WALL_VIEW),
+            dcc.Store(id=WALL_STATUS),
+            dcc.Store(id=WALL_SEEN),
+            html.Div(
+                [
+                    html.H2("Network status", className="wall-title"),
+                    html.Span(id=WALL_DATE, className="wall-date"),
+                    html.Span("Waiting for the first data…", id=WALL_UPDATED),
+                ],
+                className="wall-head",
+            ),
+            html.Div(id=WALL_BANNER, className="wall-banner hidden", role="alert"),
+            html.Div(
+                id=WALL_BODY,
+                className="wall-body",
+                children=[
+                    html.Div(id=WALL_COUNTS, className="wall-counts"),
+                    html.Div(
+                        className="wall-main",
+                        children=[
+                            section(
+                                "Open anomaly episodes",
+                                html.Table(
+                                    [FEED_HEAD, html.Tbody(feed_rows([], LOADING), id=WALL_FEED)],
+                                    className="table wall-feed",
+                                ),
+                                subtitle=html.Span(id=WALL_FEED_NOTE),
+                                class_name="wall-feed-card",
+                            ),
+                            html.Div(
+                                className="wall-side",
+                                children=[
+                                    section(
+                                        "Health by region",
+                                        html.Div(id=WALL_REGIONS, className="wall-areas"),
+                                        subtitle="elements with open episodes / all",
+                                    ),
+                                    section(
+                                        "Health by domain",
+                                        html.Div(id=WALL_DOMAINS, className="wall-areas"),
+                                    ),
+                                    section(
+                                        "Data freshness",
+                                        html.Div(id=WALL_SOURCES),
+                                        subtitle="newest delivery per source",
+                                    ),
+                                ],
+                            ),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+@dash.callback(
+    Output(WALL_VIEW, "data"),
+    Output(WALL_STATUS, "data"),
+    Output(WALL_COUNTS, "children"),
+    Output(WALL_FEED_NOTE, "children"),
+    Output(WALL_FEED, "children"),
+    Output(WALL_REGIONS, "children"),
+    Output(WALL_DOMAINS, "children"),
+    Output(WALL_SOURCES, "children"),
+    Output(WALL_BANNER, "children"),
+    Output(WALL_BANNER, "className"),
+    Input(WALL_REFRESH, "n_intervals"),
+    State(WALL_VIEW, "data"),
+    State(WALL_STATUS, "data"),
+    State(WALL_CONFIG, "data"),
+)
+@allow(ALL_ROLES, kiosk=True)
+def refresh_wall(
+    _n: int | None,
+    previous: dict[str, Any] | None = None,
+    status: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+) -> tuple:
+    """Redraw only the wall panels whose data changed; keep the last good data on failure."""
+    ctx = beacon()
+    now = utcnow()
+    try:
+        with ctx.db.session() as session:
+            snapshot = wall_snapshot(session, limit=_feed_limit(config), now=now)
+            freshness = source_freshness(session, now=now)
+    except SQLAlchemyError as exc:
+        # Panels keep what they show; the browser ages it and says the backend is failing.
+        log.warning("wall refresh failed: %s", exc.__class__.__name__)
+        failed = {
+            "ok": False,
+            "at": (status or {}).get("at"),
+            "failed_since": (status or {}).get("failed_since") or now.isoformat(),
+            "error": "database not answering",
+        }
+        return (dash.no_update, failed, *([dash.no_update] * 8))
+    view = wall_view(snapshot, freshness, zone=ctx.settings.zone, now=now)
+    stored, *panels = panel_updates(view, previous)
+    return (stored, {"ok": True, "at": now.isoformat(), "failed_since": None}, *panels)
+
+
+def _feed_limit(config: dict[str, Any] | None) -> int:
+    """Feed lines to show; the limit comes from the browser, so it is bounded here."""
+    try:
+        return min(max(int((config or {}).get("limit") or FEED_LIMIT), 1), 50)
+    except (TypeError, ValueError):
+        return FEED_LIMIT
+
+
+dash.clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="seen"),
+    Output(WALL_SEEN, "data"),
+    Input(WALL_STATUS, "data"),
+    State(WALL_SEEN, "data"),
+)
+dash.clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="tick"),
+    Output(WALL_UPDATED, "children"),
+    Output(WALL_UPDATED, "className"),
+    Output(WALL_BODY, "className"),
+    Output(WALL_DATE, "children"),
+    Input(WALL_TICK, "n_intervals"),
+    Input(WALL_SEEN, "data"),
+    State(WALL_CONFIG, "data"),
+)
+
+
 @dash.callback(
     Output(TILES, "children"),
     Output(SOURCES, "children"),
@@ -128,36 +308,40 @@ def layout(kiosk: str | None = None, **_query: str) -> html.Div:
 )
 @allow(ALL_ROLES, kiosk=True)
 def refresh_overview(_n: int | None, mode: dict | None = None) -> tuple:
-    """Tiles, sources, regions and charts from the database."""
+    """Inventory tiles, sources, regions and charts; the wall skips what it does not show."""
     wall = bool((mode or {}).get("wall"))
     ctx = beacon()
     zone = ctx.settings.zone
     with ctx.db.session() as session:
         summary = inventory.summary(session)
         freshness = source_freshness(session)
+        if wall:
+            # Hidden on the wall; the load trend is the one query that grows with the network.
+            return inventory_tiles(summary, freshness), *([dash.no_update] * 4)
         regions = inventory.region_table(session)
         trend = inventory.kpi_trend_by_region(session, kpi=LOAD_KPI)
         volume = inventory.period_volume(session)
         kpi = session.query(Kpi).filter(Kpi.name == LOAD_KPI).one_or_none()
     threshold = kpi.capacity_threshold if kpi else None
     return (
-        _tiles(summary, freshness),
-        _sources_table(freshness, zone),
-        _regions_table(regions),
-        region_trend(trend, unit="%", threshold=threshold, wall=wall, height=300 if wall else 320),
-        period_volume_lines(volume, wall=wall, height=300),
+        inventory_tiles(summary, freshness),
+        sources_table(freshness, zone, table_id="overview-sources-table"),
+        regions_table(regions),
+        region_trend(trend, unit="%", threshold=threshold, height=320),
+        period_volume_lines(volume, height=300),
     )
 
 
 @dash.callback(
     Output(ELEMENTS, "rowData"),
     Input(REFRESH, "n_intervals"),
+    State(MODE, "data"),
     prevent_initial_call=False,
 )
 @allow(ALL_ROLES, kiosk=True)
-def load_elements(n: int | None) -> list[dict] | object:
-    """The inventory grid; reloaded every tenth refresh since inventory changes slowly."""
-    if n and n % 10:
+def load_elements(n: int | None, mode: dict | None = None) -> list[dict] | object:
+    """The inventory grid, at the desk only; reloaded every tenth refresh (inventory is slow)."""
+    if (mode or {}).get("wall") or (n and n % 10):
         return dash.no_update
     with beacon().db.session() as session:
         frame = inventory.elements_frame(session)
@@ -176,115 +360,3 @@ dash.clientside_callback(
     Input(ELEMENTS_FILTER, "value"),
     prevent_initial_call=True,
 )
-
-
-def _tiles(summary: inventory.InventorySummary, freshness: list[SourceFreshness]) -> html.Div:
-    types = summary.by_type
-    fresh = sum(1 for f in freshness if f.status == "fresh")
-    stale = sum(1 for f in freshness if f.status == "stale")
-    active = [f for f in freshness if f.status != "disabled"]
-    vendors = " · ".join(f"{v} {count(n)}" for v, n in sorted(summary.vendors.items()))
-    return tile_row(
-        [
-            stat_tile("Cells", count(types.get("cell", 0)), detail=vendors or None),
-            stat_tile("Sites", count(types.get("site", 0))),
-            stat_tile(
-                "Transport links",
-                count(types.get("link", 0)),
-                detail=f"{count(types.get('router', 0))} routers",
-            ),
-            stat_tile("Core nodes", count(types.get("core", 0))),
-            stat_tile(
-                "New elements",
-                count(summary.new_elements),
-                detail="seen in data, still learning a baseline",
-                tone="warn" if summary.new_elements else "neutral",
-            ),
-            stat_tile(
-                "Sources fresh",
-                f"{fresh}/{len(active)}",
-                detail=f"{stale} stale" if stale else "all delivering",
-                tone="bad" if stale else ("ok" if fresh else "neutral"),
-            ),
-            stat_tile(
-                "Measurements 24 h",
-                count(summary.measurements_24h),
-                detail=f"newest period {ago(summary.newest_period)}"
-                if summary.newest_period
-                else "no data yet",
-            ),
-        ]
-    )
-
-
-def _sources_table(freshness: list[SourceFreshness], zone) -> html.Div | html.Table:  # type: ignore[no-untyped-def]
-    if not freshness:
-        return empty_state("No sources yet", "Sources appear when their first batch arrives.")
-    head = html.Thead(
-        html.Tr(
-            [
-                html.Th("Source"),
-                html.Th("Status"),
-                html.Th("Newest period"),
-                html.Th("Delivered"),
-                html.Th("Records", className="num"),
-                html.Th("Refused", className="num"),
-            ]
-        )
-    )
-    rows = [
-        html.Tr(
-            [
-                html.Td(
-                    [html.Div(f.name), html.Div(f.kind, className="muted small desk-only")],
-                    className="nowrap",
-                ),
-                html.Td(status_pill(f.status)),
-                html.Td(short_time(f.newest_period, zone), className="nowrap"),
-                html.Td(_delivery(f.last_received_at, f.status), className="nowrap"),
-                html.Td(count(f.records_24h), className="num"),
-                html.Td(count(f.quarantined_24h), className="num"),
-            ]
-        )
-        for f in freshness
-    ]
-    return html.Table([head, html.Tbody(rows)], className="table", id="overview-sources-table")
-
-
-def _delivery(moment: datetime | None, status: str) -> str:
-    if moment is None:
-        return "never"
-    return ago(moment) + (" — stale" if status == "stale" else "")
-
-
-def _regions_table(frame) -> html.Div | html.Table:  # type: ignore[no-untyped-def]
-    if frame.empty:
-        return empty_state("No elements yet", "The inventory fills as elements are registered.")
-    head = html.Thead(
-        html.Tr(
-            [
-                html.Th("Region / domain"),
-                html.Th("Sites", className="num"),
-                html.Th("Cells", className="num"),
-                html.Th("Links", className="num"),
-                html.Th("Routers & core", className="num"),
-                html.Th("New", className="num"),
-            ]
-        )
-    )
-    body = html.Tbody(
-        [
-            html.Tr(
-                [
-                    html.Td(str(row.region)),
-                    html.Td(count(row.sites), className="num"),
-                    html.Td(count(row.cells), className="num"),
-                    html.Td(count(row.links), className="num"),
-                    html.Td(count(row.nodes), className="num"),
-                    html.Td(count(row.new), className="num"),
-                ]
-            )
-            for row in frame.itertuples(index=False)
-        ]
-    )
-    return html.Table([head, body], className="table")
