@@ -88,7 +88,7 @@ def test_viewer_cannot_reach_admin(
     clear_problems(dash_duo, server_errors)
     sign_in(dash_duo, "vera.viewer", USER_PASSWORD)
     nav = [link.text for link in visible(dash_duo, "#shell-nav a")]
-    assert nav == ["Overview"]
+    assert nav == ["Overview", "Anomalies"]  # Data health, Audit and Admin are not theirs
     assert dash_duo.find_element(".role-badge").text.lower() == "viewer"
     assert not page_problems(dash_duo, server_errors)
 

@@ -183,6 +183,50 @@ def test_callback_check_also_runs_inside_the_function(app: Dash) -> None:
         spec["callback"].__wrapped__(1, None, None, None, "x", "", "viewer", "p", None, None, None)
 
 
+def test_anomaly_pages_and_their_actions_by_role(
+    app: Dash, db: Database, client_as: Callable[[str], FlaskClient]
+) -> None:
+    """Feed and episode pages open for every signed-in role; acting needs operator or more."""
+    from services.auth import ENGINEER_ROLES, OPERATE_ROLES
+
+    for role in ROLES:
+        client = client_as(role)
+        for path in ("/anomalies", "/anomalies/1", "/anomalies/not-a-number"):
+            assert client.get(path).status_code == 200, (role, path)
+    policies = app.server.extensions["beacon"].callbacks
+    acting = [o for o in policies if "anomaly-episode-message" in o or "anomalies-ack-done" in o]
+    thresholds = [o for o in policies if "anomalies-threshold-done" in o]
+    assert len(acting) == 2
+    assert len(thresholds) == 1
+    for output in [*acting, *thresholds]:
+        assert policies[output].mutates
+        assert policies[output].roles == (OPERATE_ROLES if output in acting else ENGINEER_ROLES)
+    ack = next(o for o in acting if "anomalies-ack-done" in o)
+    body = callback_request(
+        ack, inputs=[{"id": "anomalies-ack-confirm", "property": "submit_n_clicks", "value": 1}]
+    )
+    body["state"] = [{"id": "anomalies-grid", "property": "selectedRows", "value": [{"id": "1"}]}]
+    assert client_as("viewer").post("/_dash-update-component", json=body).status_code == 403
+    with db.session() as session:
+        assert not audit.search(session, action="anomaly.acknowledge")
+        assert audit.search(session, action="access.denied")[0].actor_role == "viewer"
+
+
+def test_detector_page_by_role(app: Dash, client_as: Callable[[str], FlaskClient]) -> None:
+    """The AI system owner's review page: engineers and admins, executives read; never writes."""
+    allowed = {"engineer", "admin", "executive"}
+    for role in ROLES:
+        status = client_as(role).get("/detector").status_code
+        assert status == (200 if role in allowed else 403), (role, status)
+    policies = app.server.extensions["beacon"].callbacks
+    detector = [o for o in policies if "detector-" in o]
+    assert len(detector) == 4
+    for output in detector:
+        assert set(policies[output].roles) == allowed, output
+        assert not policies[output].mutates
+        assert not policies[output].kiosk
+
+
 def test_cross_origin_post_is_refused(client_as: Callable[[str], FlaskClient]) -> None:
     client = client_as("admin")
     body = callback_request("..overview-tiles.children..")
@@ -276,6 +320,9 @@ def test_kiosk_token_opens_read_only_wall_session(app: Dash, db: Database) -> No
     assert client.get("/").status_code == 200
     assert client.get("/admin").status_code == 403
     assert client.get("/audit").status_code == 403
+    assert client.get("/anomalies").status_code == 403
+    assert client.get("/anomalies/1").status_code == 403
+    assert client.get("/detector").status_code == 403
     policies = app.server.extensions["beacon"].callbacks
     for output, policy in policies.items():
         status = client.post("/_dash-update-component", json=callback_request(output)).status_code
@@ -284,6 +331,20 @@ def test_kiosk_token_opens_read_only_wall_session(app: Dash, db: Database) -> No
     with db.session(write=True) as session:
         auth.revoke_token(session, kind="kiosk", token_id=issued.id, actor=audit.SYSTEM)
     assert client.get("/").status_code == 303  # revocation ends the session at once
+
+
+def test_kiosk_session_refreshes_the_wall(app: Dash, db: Database) -> None:
+    """The wall's refresh callbacks serve a kiosk; its policy stays read-only."""
+    with db.session(write=True) as session:
+        issued = auth.create_kiosk_token(session, name="wall-2", actor=audit.SYSTEM)
+    client = app.server.test_client()
+    client.get(f"/kiosk/{issued.plaintext}")
+    policies = app.server.extensions["beacon"].callbacks
+    wall = next(o for o in policies if "overview-wall-feed.children" in o)
+    assert policies[wall].kiosk
+    assert not policies[wall].mutates
+    body = well_formed_request(wall, app.callback_map[wall])
+    assert client.post("/_dash-update-component", json=body).status_code == 200
 
 
 def test_invalid_kiosk_token_is_refused(client: FlaskClient) -> None:
