@@ -7,7 +7,7 @@ refresh reads a few dozen rows whatever the size of the network or of the episod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
@@ -18,6 +18,9 @@ from services.db.models import Anomaly, Element, JobRun, Kpi, utcnow
 SEVERITIES = ("critical", "major", "minor", "warning")
 # Open on the wall = still needs eyes: not yet resolved, whether or not someone acknowledged it.
 OPEN_STATUSES = ("open", "acknowledged")
+# An ended episode stays on the wall this long, so the NOC sees what just happened; older
+# ones wait on /anomalies (acknowledge or give feedback there) instead of drowning the feed.
+RECENTLY_ENDED = timedelta(hours=1)
 DETECT_JOB = "anomaly.detect"
 FEED_LIMIT = 12
 
@@ -96,17 +99,20 @@ def _feed_order() -> tuple[ColumnElement[Any], ...]:
     )
 
 
-def _open() -> ColumnElement[bool]:
-    return Anomaly.status.in_(OPEN_STATUSES)
+def _open(now: datetime) -> ColumnElement[bool]:
+    """Needs eyes now: not resolved, and ongoing or ended within the last hour."""
+    return Anomaly.status.in_(OPEN_STATUSES) & (
+        Anomaly.ended_at.is_(None) | (Anomaly.ended_at >= now - RECENTLY_ENDED)
+    )
 
 
-def severity_counts(session: Session) -> tuple[dict[str, int], int]:
+def severity_counts(session: Session, *, now: datetime) -> tuple[dict[str, int], int]:
     """Open, unsuppressed episodes per severity, and how many open ones are suppressed."""
     counts = dict.fromkeys(SEVERITIES, 0)
     suppressed = 0
     rows = session.execute(
         select(Anomaly.severity, Anomaly.suppressed, func.count())
-        .where(_open())
+        .where(_open(now))
         .group_by(Anomaly.severity, Anomaly.suppressed)
     )
     for severity, is_suppressed, n in rows:
@@ -117,13 +123,13 @@ def severity_counts(session: Session) -> tuple[dict[str, int], int]:
     return counts, suppressed
 
 
-def top_episodes(session: Session, *, limit: int = FEED_LIMIT) -> list[EpisodeRow]:
+def top_episodes(session: Session, *, now: datetime, limit: int = FEED_LIMIT) -> list[EpisodeRow]:
     """The open episodes that matter most: worst severity, ongoing, most confident, newest."""
     # Rank and cut on the anomalies alone, then join names for the few kept: joining first
     # makes the planner hash the whole inventory on every refresh.
     top = (
         select(Anomaly.id)
-        .where(_open(), Anomaly.suppressed.is_(False))
+        .where(_open(now), Anomaly.suppressed.is_(False))
         .order_by(*_feed_order())
         .limit(limit)
         .subquery()
@@ -164,7 +170,7 @@ def top_episodes(session: Session, *, limit: int = FEED_LIMIT) -> list[EpisodeRo
     ]
 
 
-def area_health(session: Session) -> tuple[list[AreaHealth], list[AreaHealth]]:
+def area_health(session: Session, *, now: datetime) -> tuple[list[AreaHealth], list[AreaHealth]]:
     """Health by region and by domain: elements with open episodes / all elements, worst severity.
 
     Both come from one (region, domain) grid; an element sits in one cell of the
@@ -175,7 +181,7 @@ def area_health(session: Session) -> tuple[list[AreaHealth], list[AreaHealth]]:
     # counts every element and the affected ones together, hashing only the small side.
     per_element = (
         select(Anomaly.element_id, func.min(_severity_rank()).label("rank"))
-        .where(_open(), Anomaly.suppressed.is_(False))
+        .where(_open(now), Anomaly.suppressed.is_(False))
         .group_by(Anomaly.element_id)
         .subquery()
     )
@@ -229,14 +235,15 @@ def wall_snapshot(
     session: Session, *, limit: int = FEED_LIMIT, now: datetime | None = None
 ) -> WallSnapshot:
     """All wall-screen figures, read in one session."""
-    counts, suppressed = severity_counts(session)
-    regions, domains = area_health(session)
+    now = now or utcnow()
+    counts, suppressed = severity_counts(session, now=now)
+    regions, domains = area_health(session, now=now)
     return WallSnapshot(
         counts=counts,
         suppressed=suppressed,
-        episodes=top_episodes(session, limit=limit),
+        episodes=top_episodes(session, now=now, limit=limit),
         regions=regions,
         domains=domains,
         detector=last_detector_run(session),
-        as_of=now or utcnow(),
+        as_of=now,
     )

@@ -89,9 +89,17 @@ def network(app: Dash, db: Database) -> dict[str, int]:
     add_episode(db, cells["N1"], severity="minor", kpi="prb_util_ul", status="acknowledged")
     add_episode(db, cells["N2"], severity="major", ended_at=NOW - timedelta(minutes=5))
     add_episode(db, cells["R1"], severity="warning", kpi="link_util", revised=True)
-    # Not on the wall: suppressed in a change window, and resolved.
+    # Not on the wall: suppressed in a change window, resolved, and ended hours ago (it waits
+    # on /anomalies for a verdict instead of crowding what needs eyes now).
     add_episode(db, cells["S1"], severity="critical", suppressed=True)
     add_episode(db, cells["S1"], severity="critical", status="resolved")
+    add_episode(
+        db,
+        cells["S1"],
+        severity="critical",
+        started_at=NOW - timedelta(hours=5),
+        ended_at=NOW - timedelta(hours=3),
+    )
     return cells
 
 
