@@ -181,6 +181,8 @@ def _tiles(detail: feed.EpisodeDetail, zone: Any) -> html.Div:
     episode = detail.episode
     if episode.ongoing:
         timing = f"ongoing for {age(episode.started_at)}"
+    elif episode.ended_at == episode.started_at:
+        timing = "a single period"  # "lasted just now" reads as nonsense
     else:
         timing = f"lasted {age(episode.started_at, now=episode.ended_at)}"
     return tile_row(

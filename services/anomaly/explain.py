@@ -82,14 +82,29 @@ def summary(
     """One or two sentences a NOC operator can read at a glance."""
     direction = "above" if peak.observed >= peak.expected else "below"
     since = started_at.astimezone(zone)
-    when = f"from {since:%a %H:%M}"
-    when += f" to {ended_at.astimezone(zone):%H:%M}" if ended_at else ", ongoing"
-    first = (
-        f"{subject.kpi} on {subject.element} reached {fmt(peak.observed, subject.unit)}, "
-        f"{direction} the expected {fmt(peak.expected, subject.unit)} "
-        f"(band {fmt(peak.band_low, subject.unit)}–{fmt(peak.band_high, subject.unit)}, "
-        f"{sigma_text(peak.score)}) {when}."
-    )
+    if ended_at is None:
+        when = f"from {since:%a %H:%M}, ongoing"
+    elif ended_at == started_at:
+        when = f"at {since:%a %H:%M}"
+    else:
+        when = f"from {since:%a %H:%M} to {ended_at.astimezone(zone):%H:%M}"
+    band = f"{fmt(peak.band_low, subject.unit)}–{fmt(peak.band_high, subject.unit)}"
+    if peak.band_low <= peak.observed <= peak.band_high:
+        # No single period left the band: the detector's slower statistic saw the level of
+        # the last hour move away from its long-run reference (a build-up or a shift).
+        first = (
+            f"{subject.kpi} on {subject.element} moved {direction} its usual level"
+            f"{'' if ended_at == started_at else ' and stayed there'} {when}: "
+            f"{fmt(peak.observed, subject.unit)} against an expected "
+            f"{fmt(peak.expected, subject.unit)} ({sigma_text(peak.score)}). It is a sustained "
+            f"shift rather than a spike; no single period left the band {band}."
+        )
+    else:
+        first = (
+            f"{subject.kpi} on {subject.element} reached {fmt(peak.observed, subject.unit)}, "
+            f"{direction} the expected {fmt(peak.expected, subject.unit)} "
+            f"(band {band}, {sigma_text(peak.score)}) {when}."
+        )
     extras = []
     if facts.contributing:
         names = ", ".join(c["kpi"] for c in facts.contributing[:3])

@@ -70,6 +70,19 @@ def test_a_drop_reads_as_below_and_an_ended_episode_gives_its_end() -> None:
     assert "to 18:00" in doc["summary"]
 
 
+def test_a_sustained_shift_inside_the_band_is_not_called_a_band_breach() -> None:
+    """Alerts from the slower statistic must not claim the period left the band."""
+    shifted = PeriodResult(T0, 58.8, 48.6, 0.0, 100.0, 2.9, 0.91, True)
+    doc = explain.explanation(
+        SUBJECT, shifted, started_at=T0, ended_at=T0, zone=UTC, facts=explain.Facts()
+    )
+    summary = doc["summary"]
+    assert "sustained shift rather than a spike" in summary
+    assert "no single period left the band 0" in summary
+    assert "at Tue 17:00" in summary  # a one-period episode has one time, not "from X to X"
+    assert "reached" not in summary
+
+
 def test_peers_text_says_when_the_problem_is_local() -> None:
     doc = explain.peers_doc("cells LTE Nokia in East", 6, 12.0, [], "%")
     assert "None of the other 5" in doc["text"]
