@@ -158,7 +158,9 @@ def build_network(db: Any, *, cells: int, open_: int, history: int, seed: int = 
 
 def naive_snapshot(session: Any, *, limit: int = wall.FEED_LIMIT, now: datetime) -> Any:
     """The baseline: load every open episode and every element as ORM objects, count in Python."""
-    episodes = session.scalars(select(Anomaly).where(Anomaly.status.in_(wall.OPEN_STATUSES))).all()
+    candidates = session.scalars(select(Anomaly).where(Anomaly.status.in_(wall.OPEN_STATUSES)))
+    recent = now - wall.RECENTLY_ENDED
+    episodes = [a for a in candidates if a.ended_at is None or a.ended_at >= recent]
     elements = {e.id: e for e in session.scalars(select(Element)).all()}
     kpis = {k.id: k.name for k in session.scalars(select(Kpi)).all()}
     shown = [a for a in episodes if not a.suppressed]
