@@ -1,4 +1,4 @@
-"""The explanation of an episode, in plain language and data (the contract's dict shape).
+"""The explanation of an episode in plain language and data (stored on Anomaly.explanation).
 
 Pure: every fact is handed in; nothing is looked up here. Times are shown in the NOC's
 configured time zone.

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.anomaly.detect import band_for_series
 from services.db.models import Anomaly, Kpi, Measurement, utcnow
 from services.errors import NotFound
 
@@ -35,7 +34,7 @@ class EpisodeSeries:
     window_start: datetime
     window_end: datetime
     points: int  # measurements in the window before downsampling
-    band: str  # "detector", "unavailable" (no detector yet) or "failed"
+    band: str  # "detector", or "failed" when the detector could not score this series
     note: str
 
     @property
@@ -127,10 +126,7 @@ def load_values(
 
 
 def expected_band(values: pd.Series) -> tuple[pd.DataFrame | None, str, str]:
-    """The detector's causal expected value and band for every period, when it is available."""
-    band_for_series = _band_function()
-    if band_for_series is None:
-        return None, "unavailable", "The expected band appears once the detector is installed."
+    """The detector's causal expected value and band for every period."""
     if values.empty:
         return None, "detector", ""
     try:
@@ -176,12 +172,3 @@ def lttb_indices(frame: pd.DataFrame, threshold: int) -> np.ndarray:
         kept.append(previous)
     kept.append(n - 1)
     return np.unique(np.asarray(kept))
-
-
-def _band_function() -> Any:
-    # Workstream A's detector lands separately; until it does the chart draws no band.
-    try:
-        module = importlib.import_module("services.anomaly.detect")
-    except ImportError:
-        return None
-    return getattr(module, "band_for_series", None)

@@ -47,7 +47,7 @@ def add_element(db: Database, name: str, *, region: str = "North", domain: str =
 
 
 def add_episode(db: Database, element_id: int, **fields: Any) -> int:
-    """One stored episode as workstream B writes it (defaults: open, ongoing, major)."""
+    """One stored episode as the detection service writes it (defaults: open, ongoing, major)."""
     with db.session(write=True) as session:
         kpi_id = session.scalar(select(Kpi.id).where(Kpi.name == fields.pop("kpi", "prb_util_dl")))
         started = fields.pop("started_at", NOW - timedelta(minutes=30))

@@ -166,13 +166,12 @@ def test_series_uses_latest_revision_and_draws_the_band(db: Database, sample: Sa
     at_peak = frame[frame["period_end"] == pd.Timestamp(peak)]
     assert at_peak["value"].tolist() == [99.9]
     assert series.window_start == sample.now - timedelta(hours=2) - timedelta(days=1)
-    assert series.band in ("detector", "unavailable")
-    if series.band == "detector":
-        # The band is causal: the spike's first period stands far above what history expected.
-        onset = frame[frame["period_end"] == pd.Timestamp(sample.now - timedelta(hours=2))]
-        assert frame["band_high"].notna().any()
-        assert (onset["value"] > onset["band_high"]).all()
-        assert (frame["band_high"].dropna() <= 100).all()  # clipped to the KPI's valid range
+    assert series.band == "detector"
+    # The band is causal: the spike's first period stands far above what history expected.
+    onset = frame[frame["period_end"] == pd.Timestamp(sample.now - timedelta(hours=2))]
+    assert frame["band_high"].notna().any()
+    assert (onset["value"] > onset["band_high"]).all()
+    assert (frame["band_high"].dropna() <= 100).all()  # clipped to the KPI's valid range
 
 
 def test_series_is_downsampled_keeping_the_peak(db: Database, sample: Sample) -> None:

@@ -35,10 +35,10 @@ def fake_calibrated(score: np.ndarray | float) -> np.ndarray:
 
 
 def fake_detect(matrix: pd.DataFrame, targets: pd.DatetimeIndex, config=None) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """A plain detector with the contract's shape: median of the last 12 periods, sigma 1.5.
+    """A plain detector with the real one's output shape: median of the last 12 periods, sigma 1.5.
 
-    The service is tested against this fixed method so its tests do not move when the
-    detection workstream tunes the real one (`test_real_detector_*` uses the real one).
+    The service is tested against this fixed method so its tests do not move when the real
+    detector is retuned (`test_real_detector_*` uses the real one).
     """
     columns = pd.DatetimeIndex(matrix.columns)
     parts = []
