@@ -7,6 +7,7 @@ independent of how much history is stored.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -165,7 +166,8 @@ def _shape(kpi_id: int, frame: pd.DataFrame, targets: Sequence[datetime]) -> Kpi
     frame = frame.drop_duplicates(["element_id", "period_end"], keep="last")
     matrix = frame.pivot(index="element_id", columns="period_end", values="value").astype(float)
     target_index = pd.DatetimeIndex(pd.to_datetime(list(targets), utc=True))
-    meta = frame.loc[frame["period_end"].isin(target_index), META_COLUMNS].reset_index(drop=True)
+    meta = frame.loc[frame["period_end"].isin(target_index), META_COLUMNS]
+    meta = meta.sort_values(["period_end", "element_id"], kind="stable").reset_index(drop=True)
     return KpiHistory(kpi_id=kpi_id, matrix=matrix, meta=meta, rows_read=len(frame))
 
 
@@ -176,3 +178,169 @@ def _empty(kpi_id: int, rows: int = 0) -> KpiHistory:
         meta=pd.DataFrame(columns=META_COLUMNS),
         rows_read=rows,
     )
+
+
+# --- In-memory lag window between scheduler runs -------------------------------------------
+
+
+@dataclass
+class _KpiWindow:
+    """One KPI's cached columns: values (element_id x period_end) and which columns were read."""
+
+    matrix: pd.DataFrame
+    loaded: set[pd.Timestamp]
+
+
+class LagCache:
+    """The recent lag columns of every KPI, kept between runs of one scheduler process.
+
+    An optimisation only: every run first checks what may have changed since the columns
+    were read and drops those columns (or everything), so a cached run reads exactly the
+    values a cold load reads. A column is dropped when its period's delivery counts
+    (`period_counts`: every ingest write touches them) differ from the snapshot taken
+    before it was read, or when a ReevaluationMark is pending for it; everything is dropped
+    when the step, the lag set, the KPIs or the element inventory change. After each run
+    only the columns the next period needs are kept (memory: ~136 float columns per series).
+    """
+
+    def __init__(self) -> None:
+        self.step: timedelta | None = None
+        self.lags: tuple[int, ...] = ()
+        self.kpis: dict[int, _KpiWindow] = {}
+        self.counts: dict[pd.Timestamp, tuple] = {}  # type: ignore[type-arg]
+        self.inventory: tuple | None = None  # type: ignore[type-arg]
+        self.cold_loads = 0
+        self.columns_read = 0
+        self.lock = threading.Lock()  # one run at a time uses it
+
+    def clear(self) -> None:
+        self.kpis.clear()
+        self.counts.clear()
+
+    def sync(
+        self,
+        session: Session,
+        *,
+        step: timedelta,
+        lags: Iterable[int],
+        since: datetime | None = None,
+    ) -> None:
+        """Drop every cached column that may differ from the database now (call before reads).
+
+        `since`: the oldest period this run may read (the snapshot taken now covers it).
+        """
+        from services.db.models import Element, Kpi, PeriodCount, ReevaluationMark
+
+        lag_tuple = tuple(sorted({int(lag) for lag in lags}))
+        inventory = (
+            tuple(session.execute(select(func.count(Element.id), func.max(Element.id))).one()),
+            tuple(session.scalars(select(Kpi.id).order_by(Kpi.id))),
+        )
+        if step != self.step or lag_tuple != self.lags or inventory != self.inventory:
+            self.clear()
+        self.step, self.lags, self.inventory = step, lag_tuple, inventory
+        cached = [min(w.loaded) for w in self.kpis.values() if w.loaded]
+        oldest = _stamp(since) if since is not None else None
+        if cached:
+            oldest = min(cached) if oldest is None else min(oldest, min(cached))
+        # Snapshot of the delivery counts from the oldest cached column on (absent = no data).
+        query = select(
+            PeriodCount.period_end,
+            PeriodCount.source_id,
+            PeriodCount.accepted,
+            PeriodCount.late,
+            PeriodCount.updated_at,
+        )
+        if oldest is not None:
+            query = query.where(PeriodCount.period_end >= oldest.to_pydatetime())
+        counts: dict[pd.Timestamp, list] = {}  # type: ignore[type-arg]
+        for period, *rest in session.execute(query):
+            counts.setdefault(_stamp(period), []).append(tuple(rest))
+        snapshot = {p: tuple(sorted(v, key=repr)) for p, v in counts.items()}
+        cached_periods = set().union(*(w.loaded for w in self.kpis.values()))
+        stale = {p for p in cached_periods if snapshot.get(p) != self.counts.get(p)}
+        marks = session.execute(
+            select(ReevaluationMark.kpi_id, ReevaluationMark.period_end).where(
+                ReevaluationMark.processed_at.is_(None)
+            )
+        ).all()
+        stale.update(_stamp(period) for _kpi, period in marks)
+        for window in self.kpis.values():
+            drop = window.loaded & stale
+            if drop:
+                window.loaded -= drop
+                window.matrix = window.matrix.drop(columns=list(drop), errors="ignore")
+        self.counts = snapshot
+
+    def load(
+        self,
+        session: Session,
+        *,
+        kpi_id: int,
+        targets: Sequence[datetime],
+        lags: Iterable[int],
+        step: timedelta,
+    ) -> KpiHistory:
+        """What `load_lags` returns, reading only the columns not cached (targets always)."""
+        lag_list = sorted({int(lag) for lag in lags})
+        if self.step != step or tuple(lag_list) != self.lags:
+            raise RuntimeError("lag cache used without sync for this step and lag set")
+        needed = pd.DatetimeIndex(pd.to_datetime(needed_periods(targets, lag_list, step), utc=True))
+        target_index = pd.DatetimeIndex(pd.to_datetime(list(targets), utc=True))
+        following = max(targets) + step
+        keep = set(
+            pd.DatetimeIndex(pd.to_datetime(needed_periods([following], lag_list, step), utc=True))
+        )
+        window = self.kpis.get(kpi_id)
+        if window is None:
+            # Nothing cached for this KPI: the cold load, whose columns then seed the cache.
+            self.cold_loads += 1
+            cold = load_lags(session, kpi_id=kpi_id, targets=targets, lags=lag_list, step=step)
+            self.columns_read += len(needed)
+            matrix = cold.matrix
+            self.kpis[kpi_id] = _KpiWindow(
+                matrix=matrix.loc[:, [c for c in matrix.columns if c in keep]].copy(),
+                loaded=set(needed) & keep,
+            )
+            return cold
+        # The targets are always read: their row details (meta) come from the database.
+        target_set = set(target_index)
+        missing = [p for p in needed if p not in window.loaded or p in target_set]
+        frame = pd.DataFrame(columns=["element_id", "period_end", "value", *META_COLUMNS[2:]])
+        if missing:
+            if len(missing) <= MAX_IN_LIST:
+                frame = _read(session, kpi_id=kpi_id, periods=[p.to_pydatetime() for p in missing])
+            else:
+                frame = _read(
+                    session,
+                    kpi_id=kpi_id,
+                    span=(missing[0].to_pydatetime(), missing[-1].to_pydatetime()),
+                )
+                if len(frame):
+                    frame = frame[frame["period_end"].isin(pd.DatetimeIndex(missing))]
+        self.columns_read += len(missing)
+        fresh = _shape(kpi_id, frame, targets)
+        matrix = window.matrix.drop(columns=missing, errors="ignore")
+        if not fresh.matrix.empty:
+            matrix = pd.concat([matrix, fresh.matrix], axis=1) if not matrix.empty else fresh.matrix
+        window.matrix = matrix
+        window.loaded |= set(missing)
+        # Keep only what the next period needs (the bounded lag window).
+        wanted = set(needed)
+        view = matrix.loc[:, [c for c in matrix.columns if c in wanted]]
+        # The shape a cold load gives: only elements and periods with a value, sorted.
+        view = view.dropna(axis=0, how="all").dropna(axis=1, how="all")
+        view = view.sort_index().sort_index(axis=1)
+        window.loaded &= keep
+        window.matrix = matrix.loc[:, [c for c in matrix.columns if c in keep]]
+        if view.empty:
+            return KpiHistory(kpi_id, pd.DataFrame(dtype=float), fresh.meta, len(frame))
+        return KpiHistory(kpi_id=kpi_id, matrix=view, meta=fresh.meta, rows_read=len(frame))
+
+    def forget(self, kpi_id: int) -> None:
+        self.kpis.pop(kpi_id, None)
+
+
+def _stamp(moment: datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)

@@ -117,17 +117,20 @@ def score_periods(
     thresholds: Thresholds,
     now: datetime,
     config: detect.DetectorConfig | None = None,
+    cache: history.LagCache | None = None,
 ) -> Scored:
-    """Verdicts for every element of every KPI at the target periods; one KPI failing is logged."""
+    """Verdicts for every element of every KPI at the target periods; one KPI failing is logged.
+
+    With `cache` (synced for this run), lag columns read in earlier runs come from memory.
+    """
     config = config or detect.DetectorConfig()
     lags = detect.required_lags(config, pd.Timedelta(step))
     parts: list[pd.DataFrame] = []
     scored = Scored(verdicts=pd.DataFrame(columns=VERDICT_COLUMNS))
     for kpi in kpis:
         try:
-            loaded = history.load_lags(
-                session, kpi_id=kpi.id, targets=targets, lags=lags, step=step
-            )
+            loaded = _load(session, kpi_id=kpi.id, targets=targets, lags=lags, step=step,
+                           cache=cache)  # fmt: skip
             scored.rows_read += loaded.rows_read
             if loaded.matrix.empty or loaded.meta.empty:
                 continue
@@ -151,6 +154,25 @@ def score_periods(
     if parts:
         scored.verdicts = _corroborated(pd.concat(parts, ignore_index=True))
     return scored
+
+
+def _load(
+    session: Session,
+    *,
+    kpi_id: int,
+    targets: Sequence[datetime],
+    lags: Sequence[int],
+    step: timedelta,
+    cache: history.LagCache | None,
+) -> history.KpiHistory:
+    """The KPI's lag columns, from the cache when there is one; any doubt means a cold load."""
+    if cache is not None:
+        try:
+            return cache.load(session, kpi_id=kpi_id, targets=targets, lags=lags, step=step)
+        except Exception:
+            log.warning("lag cache failed for KPI %s; cold load", kpi_id, exc_info=True)
+            cache.forget(kpi_id)
+    return history.load_lags(session, kpi_id=kpi_id, targets=targets, lags=lags, step=step)
 
 
 def _corroborated(frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+import weakref
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
 import pandas as pd
@@ -20,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services import kv
-from services.anomaly import annotate, revisions, scoring
+from services.anomaly import annotate, detect, history, revisions, scoring
 from services.anomaly.episodes import DEFAULT_END_AFTER, EpisodeState, advance, results_at
 from services.anomaly.history import detection_step
 from services.anomaly.persist import Batch, load_ongoing, save, state_from_row
@@ -80,6 +81,23 @@ class Context:
     inventory: annotate.Inventory
     zone: tzinfo
     end_after: int
+    cache: history.LagCache | None = None
+
+
+# The lag window kept in memory between runs, per Database object of this process (the
+# scheduler's); a restart starts cold.
+_CACHES: dict[int, tuple[weakref.ref[Database], history.LagCache]] = {}
+
+
+def lag_cache(db: Database) -> history.LagCache:
+    """This process's lag cache for `db` (created empty on first use)."""
+    entry = _CACHES.get(id(db))
+    if entry is None or entry[0]() is not db:
+        for key in [k for k, (ref, _c) in _CACHES.items() if ref() is None]:
+            del _CACHES[key]
+        entry = (weakref.ref(db), history.LagCache())
+        _CACHES[id(db)] = entry
+    return entry[1]
 
 
 def run_detection(
@@ -90,11 +108,14 @@ def run_detection(
     max_periods: int = MAX_PERIODS_PER_RUN,
     end_after: int = DEFAULT_END_AFTER,
     budget_s: float | None = None,
+    use_cache: bool = True,
 ) -> DetectionRun:
     """Evaluate re-marked periods, then new complete periods (at most `max_periods`).
 
     With `budget_s`, stops after the chunk that exhausts the time budget; the cursor keeps
-    the place, so the next run continues from there.
+    the place, so the next run continues from there. With `use_cache`, lag columns read by
+    earlier runs of this process are taken from memory (see `history.LagCache`); the
+    verdicts are the same as without.
     """
     started = time.monotonic()
     now = now or utcnow()
@@ -112,6 +133,31 @@ def run_detection(
         limit = complete_until(session, now=now, step=step)
         if cursor is None and limit is not None:
             cursor = _first_cursor(session, limit=limit, step=step, kpi_ids=list(ctx.kpis))
+        if use_cache and cursor is not None:
+            ctx = replace(ctx, cache=_synced_cache(db, session, step=step, cursor=cursor))
+    try:
+        _evaluate(db, ctx=ctx, cursor=cursor, limit=limit, now=now, run=run,
+                  max_periods=max_periods, budget_s=budget_s, started=started)  # fmt: skip
+    finally:
+        if ctx.cache is not None:
+            ctx.cache.lock.release()
+    run.seconds = round(time.monotonic() - started, 3)
+    return run
+
+
+def _evaluate(
+    db: Database,
+    *,
+    ctx: Context,
+    cursor: datetime | None,
+    limit: datetime | None,
+    now: datetime,
+    run: DetectionRun,
+    max_periods: int,
+    budget_s: float | None,
+    started: float,
+) -> None:
+    step = ctx.step
     if cursor is not None:
         revisions.reevaluate(db, ctx=ctx, cursor=cursor, now=now, run=run, limit=MAX_MARKS_PER_RUN)
     targets = _targets(cursor, limit, step=step, max_periods=max_periods)
@@ -127,8 +173,28 @@ def run_detection(
         run.cursor = chunk[-1].isoformat()
         if budget_s is not None and time.monotonic() - started > budget_s:
             break
-    run.seconds = round(time.monotonic() - started, 3)
-    return run
+
+
+def _synced_cache(
+    db: Database, session: Session, *, step: timedelta, cursor: datetime
+) -> history.LagCache | None:
+    """The lag cache with every column that may have changed dropped; None on any doubt.
+
+    Held (its lock) until the run ends; a concurrent run in the same process loads cold.
+    """
+    cache = lag_cache(db)
+    if not cache.lock.acquire(blocking=False):
+        return None
+    lags = detect.required_lags(detect.DetectorConfig(), pd.Timedelta(step))
+    try:
+        # Before re-evaluation marks are processed and before any column is read.
+        cache.sync(session, step=step, lags=lags, since=cursor + step - step * max(lags))
+    except Exception:
+        log.warning("lag cache check failed; cold load", exc_info=True)
+        cache.clear()
+        cache.lock.release()
+        return None
+    return cache
 
 
 def backfill(
@@ -196,6 +262,7 @@ def _score(
             elements=ctx.inventory.frame,
             thresholds=effective_thresholds(session),
             now=now,
+            cache=ctx.cache,
         )
         windows = annotate.change_windows(
             session, start=targets[0] - timedelta(days=1), end=targets[-1] + timedelta(days=1)
