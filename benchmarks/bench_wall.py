@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import create_app
 from services import auth
 from services.anomaly import wall
+from services.anomaly.severity import SEVERITIES
 from services.audit import SYSTEM
 from services.config import load_settings
 from services.db.models import Anomaly, Element, IngestBatch, Kpi, Source
 
 REGIONS = ("North", "South", "East", "West", "Central", "Coast", "Metro", "Rural")
-SEVERITIES = ("critical", "major", "minor", "warning")
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "bench-pass-12345"  # noqa: S105 - a throwaway user in a temporary database
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from services.anomaly.severity import SEVERITIES
 from services.db.models import (
     Anomaly,
     AnomalyFeedback,
@@ -21,7 +22,6 @@ from services.db.models import (
 )
 from services.errors import InvalidInput, NotFound
 
-SEVERITIES = ("critical", "major", "minor", "warning")
 STATUSES = ("open", "acknowledged", "resolved")
 LABELS = ("true_anomaly", "expected", "not_anomaly", "new_normal")
 LABEL_TEXT = {

@@ -25,6 +25,7 @@ from services.anomaly.calibration import (
 )
 from services.anomaly.detect import DETECTOR, MODEL_VERSION
 from services.anomaly.service import CURSOR_KEY, JOB_ID
+from services.anomaly.severity import SEVERITIES
 from services.anomaly.thresholds import effective_thresholds
 from services.db.models import Anomaly, AnomalyFeedback, JobRun, Kpi
 
@@ -33,7 +34,6 @@ NOT_CONFIRMED = ("not_anomaly", "expected", "new_normal")
 LABELS = (CONFIRMED, *NOT_CONFIRMED)
 MIN_VERDICTS = 20  # below this a reliability curve is noise, not evidence
 BINS = 10
-SEVERITIES = ("critical", "major", "minor", "warning")
 
 
 @dataclass(frozen=True)

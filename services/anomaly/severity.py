@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+# Worst first: the order every feed, count and tile uses.
+SEVERITIES = ("critical", "major", "minor", "warning")
 # severity_score at or above each bound, highest first.
 BANDS = ((9.0, "critical"), (6.0, "major"), (3.0, "minor"))
 # Users at which reach gains one full point: a busy LTE cell serves a few hundred.

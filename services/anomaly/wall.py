@@ -13,15 +13,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from services.anomaly.service import JOB_ID
+from services.anomaly.severity import SEVERITIES
 from services.db.models import Anomaly, Element, JobRun, Kpi, utcnow
 
-SEVERITIES = ("critical", "major", "minor", "warning")
 # Open on the wall = still needs eyes: not yet resolved, whether or not someone acknowledged it.
 OPEN_STATUSES = ("open", "acknowledged")
 # An ended episode stays on the wall this long, so the NOC sees what just happened; older
 # ones wait on /anomalies (acknowledge or give feedback there) instead of drowning the feed.
 RECENTLY_ENDED = timedelta(hours=1)
-DETECT_JOB = "anomaly.detect"
 FEED_LIMIT = 12
 
 
@@ -224,7 +224,7 @@ def last_detector_run(session: Session) -> DetectorRun | None:
     """The newest run of the detection job (read through the job/started index)."""
     row = session.execute(
         select(JobRun.started_at, JobRun.status)
-        .where(JobRun.job_id == DETECT_JOB)
+        .where(JobRun.job_id == JOB_ID)
         .order_by(JobRun.started_at.desc())
         .limit(1)
     ).first()

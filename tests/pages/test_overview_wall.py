@@ -236,7 +236,7 @@ def test_empty_wall_says_why(app: Dash, db: Database, signed_in) -> None:  # typ
     assert "No elements registered yet" in text_of(regions)
     assert "No data sources yet" in text_of(sources)
     with db.session(write=True) as session:
-        session.add(JobRun(job_id=wall.DETECT_JOB, started_at=NOW, status="ok"))
+        session.add(JobRun(job_id=wall.JOB_ID, started_at=NOW, status="ok"))
     with signed_in("viewer"):
         after = refresh(previous=view)
     assert "Detector last ran just now (ok)." in text_of(after[4])
