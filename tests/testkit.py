@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,8 @@ from sqlalchemy.engine import make_url
 
 from services import audit, auth
 from services.config import Settings, load_settings
-from services.db import Database
+from services.db import Database, connect, upgrade_to_head
+from services.seed import ensure_kpis
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # External sample data (NAB, Prophet, VES, PM XML, alarms) lives beside the repository.
@@ -34,6 +37,19 @@ def settings_for(data_dir: Path, **extra: str) -> Settings:
         **extra,
     }
     return load_settings(env)
+
+
+@contextmanager
+def seeded_database(url: str) -> Iterator[Database]:
+    """A migrated database with Beacon's KPI catalogue, disposed of afterwards."""
+    database = connect(url)
+    upgrade_to_head(database)
+    with database.session(write=True) as session:
+        ensure_kpis(session)
+    try:
+        yield database
+    finally:
+        database.dispose()
 
 
 def add_user(db: Database, username: str, role: str, password: str = USER_PASSWORD) -> None:

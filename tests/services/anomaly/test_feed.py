@@ -9,25 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from anomaly_feed_support import Sample, add_episodes
+from testkit import seeded_database
 
 from services import audit
 from services.anomaly import actions, feed, feed_series
 from services.audit import Actor
-from services.db import Database, connect, upgrade_to_head
+from services.db import Database
 from services.errors import InvalidInput, NotFound
-from services.seed import ensure_kpis
 
 OPERATOR = Actor(name="olga", role="operator")
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = connect(database_url)
-    upgrade_to_head(database)
-    with database.session(write=True) as session:
-        ensure_kpis(session)
-    yield database
-    database.dispose()
+    with seeded_database(database_url) as database:
+        yield database
 
 
 @pytest.fixture

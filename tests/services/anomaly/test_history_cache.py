@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select, update
+from testkit import seeded_database
 
 from services import kv
 from services.anomaly import detect, history, scoring, service
@@ -54,13 +55,9 @@ def episodes(database: Database) -> list[Anomaly]:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = connect(database_url)
-    upgrade_to_head(database)
-    with database.session(write=True) as session:
-        ensure_kpis(session)
-    fixed_threshold(database)
-    yield database
-    database.dispose()
+    with seeded_database(database_url) as database:
+        fixed_threshold(database)
+        yield database
 
 
 def ingest(db: Database, frame: pd.DataFrame, at: datetime) -> None:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 from sqlalchemy import func, select, update
+from testkit import seeded_database
 
 from services import audit, kv
-from services.db import Database, connect, upgrade_to_head
+from services.db import Database
 from services.db.models import (
     CounterMapping,
     DataGap,
@@ -25,7 +26,6 @@ from services.errors import InvalidInput, NotFound
 from services.ingest import drift, gaps, health
 from services.ingest.pipeline import ingest_records
 from services.ingest.replay import replay_quarantine, replay_stuck_batches
-from services.seed import ensure_kpis
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 CELLS = [f"SubNetwork=North,ManagedElement=SITE-{i:04d},EUtranCellFDD=C1" for i in range(4)]
@@ -34,12 +34,8 @@ STEP = timedelta(minutes=15)
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = connect(database_url)
-    upgrade_to_head(database)
-    with database.session(write=True) as session:
-        ensure_kpis(session)
-    yield database
-    database.dispose()
+    with seeded_database(database_url) as database:
+        yield database
 
 
 def deliver(

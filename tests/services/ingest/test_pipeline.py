@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
+from testkit import seeded_database
 
 from services import audit
-from services.db import Database, connect, upgrade_to_head
+from services.db import Database
 from services.db.models import (
     Element,
     IngestBatch,
@@ -21,7 +22,6 @@ from services.db.models import (
     Source,
 )
 from services.ingest import pipeline
-from services.seed import ensure_kpis
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CELL = "SubNetwork=North,ManagedElement=SITE-0001,EUtranCellFDD=C1"
@@ -30,12 +30,8 @@ CELL2 = "SubNetwork=North,ManagedElement=SITE-0001,EUtranCellFDD=C2"
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = connect(database_url)
-    upgrade_to_head(database)
-    with database.session(write=True) as session:
-        ensure_kpis(session)
-    yield database
-    database.dispose()
+    with seeded_database(database_url) as database:
+        yield database
 
 
 def frame(*rows: tuple[str, str, datetime | str | None, object]) -> pd.DataFrame:

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 from test_pm_xml import BILLION_LAUGHS, CELL, CELL2, meas_info, pm_file
 from test_pm_xml_samples import FILES, MAPPER, MAPPING
+from testkit import seeded_database
 
 from services.audit import SYSTEM
-from services.db import Database, connect, upgrade_to_head
+from services.db import Database
 from services.db.models import (
     CounterMapping,
     Element,
@@ -25,7 +26,6 @@ from services.ingest.pipeline import BatchSummary, ingest_records
 from services.ingest.records import ParsedPayload
 from services.ingest.replay import replay_quarantine
 from services.ingest.sources.pm_xml import parse_pm_xml
-from services.seed import ensure_kpis
 
 SAMPLE_RECEIVED = datetime(2018, 10, 2, 12, 20, tzinfo=UTC)
 RECEIVED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -33,12 +33,8 @@ RECEIVED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = connect(database_url)
-    upgrade_to_head(database)
-    with database.session(write=True) as session:
-        ensure_kpis(session)
-    yield database
-    database.dispose()
+    with seeded_database(database_url) as database:
+        yield database
 
 
 def map_counters(db: Database, mapping: Mapping[str, str], *, vendor: str = "*") -> None:

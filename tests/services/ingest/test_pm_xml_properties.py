@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from test_pm_xml import CELL, CELL2, meas_info, pm_file
+from testkit import seeded_database
 
-from services.db import Database, connect, upgrade_to_head
+from services.db import Database
 from services.ingest.pipeline import ingest_records
 from services.ingest.reasons import REASONS
 from services.ingest.records import ParsedPayload
 from services.ingest.sources import pm_xml, pm_xml_runs
 from services.ingest.sources.pm_xml import COLUMNS, parse_pm_xml
-from services.seed import ensure_kpis
 
 RECEIVED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BASES = (
@@ -217,12 +217,8 @@ def test_damaged_gzip_is_refused_or_read_never_a_crash(base: bytes, data: st.Dat
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = connect(database_url)
-    upgrade_to_head(database)
-    with database.session(write=True) as session:
-        ensure_kpis(session)
-    yield database
-    database.dispose()
+    with seeded_database(database_url) as database:
+        yield database
 
 
 @settings(
