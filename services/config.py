@@ -43,6 +43,13 @@ class Settings:
     drop_poll_s: int = 60
     ves_schema_dir: Path | None = None
     max_upload_mb: int = 32
+    sim_archive_days: int = 180
+    forecast_executor: str = "local"
+    forecast_workers: int = 2
+    forecast_timeout_s: float = 60.0
+    forecast_horizon_days: int = 90
+    forecast_every_s: int = 3600
+    holidays_country: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +94,23 @@ def load_settings(environ: Mapping[str, str] | None = None, *, embedded: bool = 
         drop_poll_s=_int(env, "BEACON_DROP_POLL_S", 60, minimum=5, maximum=86400),
         ves_schema_dir=_path(env, "BEACON_VES_SCHEMA_DIR"),
         max_upload_mb=_int(env, "BEACON_MAX_UPLOAD_MB", 32, minimum=1, maximum=1024),
+        # Daily busy-hour history the simulated network has before its 15-minute backfill,
+        # so capacity forecasts have months to learn from on first start.
+        sim_archive_days=_int(env, "BEACON_SIM_ARCHIVE_DAYS", 180, minimum=0, maximum=1100),
+        forecast_executor=_executor(env.get("BEACON_FORECAST_EXECUTOR", "local")),
+        forecast_workers=_int(
+            env, "BEACON_FORECAST_WORKERS", min(os.cpu_count() or 1, 8), minimum=1, maximum=256
+        ),
+        forecast_timeout_s=_float(env, "BEACON_FORECAST_TIMEOUT_S", 60.0, minimum=1.0),
+        forecast_horizon_days=_int(env, "BEACON_FORECAST_HORIZON_DAYS", 90, minimum=7, maximum=730),
+        forecast_every_s=_int(env, "BEACON_FORECAST_EVERY_S", 3600, minimum=60, maximum=86400),
+        # Public holidays are a forecast regressor; the simulated network lives in Germany.
+        holidays_country=env.get(
+            "BEACON_HOLIDAYS_COUNTRY",
+            "DE" if _bool(env, "BEACON_SIMULATOR", default=embedded) else "",
+        )
+        .strip()
+        .upper(),
     )
 
 
@@ -102,6 +126,14 @@ def ensure_secret_key(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return settings.with_overrides(secret_key=key_file.read_text().strip())
+
+
+def _executor(raw: str) -> str:
+    """`local` (a process pool on this machine) or `dask://host:port` (a Dask cluster)."""
+    value = raw.strip()
+    if value == "local" or (value.startswith("dask://") and len(value) > len("dask://")):
+        return value
+    raise ConfigError(f"BEACON_FORECAST_EXECUTOR must be local or dask://host:port, not {raw!r}")
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

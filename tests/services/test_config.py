@@ -68,3 +68,25 @@ def test_configured_secret_key_is_used(tmp_path: Path) -> None:
     settings = load_settings({"BEACON_DATA_DIR": str(tmp_path), "BEACON_SECRET_KEY": "k" * 40})
     assert ensure_secret_key(settings).secret_key == "k" * 40
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_forecast_settings_default_to_a_local_pool(tmp_path: Path) -> None:
+    settings = load_settings({"BEACON_DATA_DIR": str(tmp_path)})
+    assert settings.forecast_executor == "local"
+    assert settings.forecast_timeout_s == 60.0
+    assert settings.forecast_horizon_days == 90
+    assert settings.holidays_country == ""
+    # The simulated network's traffic follows German public holidays.
+    assert load_settings({"BEACON_DATA_DIR": str(tmp_path)}, embedded=True).holidays_country == "DE"
+
+
+def test_forecast_executor_accepts_a_dask_address(tmp_path: Path) -> None:
+    env = {"BEACON_DATA_DIR": str(tmp_path), "BEACON_FORECAST_EXECUTOR": "dask://10.0.0.5:8786"}
+    assert load_settings(env).forecast_executor == "dask://10.0.0.5:8786"
+
+
+@pytest.mark.parametrize("value", ["dask://", "ray://x:1", "threads"])
+def test_forecast_executor_refuses_unknown_schemes(tmp_path: Path, value: str) -> None:
+    env = {"BEACON_DATA_DIR": str(tmp_path), "BEACON_FORECAST_EXECUTOR": value}
+    with pytest.raises(ConfigError, match="BEACON_FORECAST_EXECUTOR"):
+        load_settings(env)
