@@ -29,9 +29,8 @@ from services.db.models import (
     utcnow,
 )
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.incidents import openers
 
-# Episode severity -> incident severity (sev1 is the worst).
-INCIDENT_SEVERITY = {"critical": "sev1", "major": "sev2", "minor": "sev3", "warning": "sev4"}
 OPEN_INCIDENT_STATES = ("triggered", "acknowledged", "mitigated")
 MAX_NOTE = 2000
 MAX_BULK = 500
@@ -134,42 +133,13 @@ def create_incident(
         raise Conflict(
             f"Episode #{anomaly_id} is already linked to incident #{anomaly.incident_id}."
         )
-    element = session.get_one(Element, anomaly.element_id)
-    kpi = session.get_one(Kpi, anomaly.kpi_id)
-    text = (title or "").strip() or f"{kpi.name} {_direction(anomaly)} expected on {element.name}"
-    if len(text) > 300:
+    if title is not None and len(title.strip()) > 300:
         raise InvalidInput("Keep the incident title under 300 characters.")
-    summary = str((anomaly.explanation or {}).get("summary") or "")
-    incident = Incident(
-        title=text,
-        summary=summary,
-        severity=INCIDENT_SEVERITY.get(anomaly.severity, "sev3"),
-        status="triggered",
-        origin="anomaly",
-        domain=element.domain,
-        dedup_key=f"anomaly:{anomaly.group_key or anomaly.id}"[:200],
-        ai_detected=True,
-        created_by=actor.name,
-    )
-    session.add(incident)
-    session.flush()
     members = [anomaly, *(_group_unlinked(session, anomaly) if include_group else [])]
-    audit.record(
-        session,
-        actor=actor,
-        action="incident.create",
-        object_type="incident",
-        object_id=incident.id,
-        after={
-            "title": incident.title,
-            "severity": incident.severity,
-            "origin": "anomaly",
-            "anomalies": [m.id for m in members],
-        },
+    # The incidents service routes it to the domain's owner and starts escalation.
+    return openers.create_from_episodes(
+        session, anomaly_ids=[m.id for m in members], actor=actor, title=title
     )
-    for member in members:
-        _link(session, member, incident, actor, created=True)
-    return incident
 
 
 def link_incident(session: Session, *, anomaly_id: int, incident_id: int, actor: Actor) -> Incident:
@@ -322,10 +292,6 @@ def _group_unlinked(session: Session, anomaly: Anomaly) -> list[Anomaly]:
             .order_by(Anomaly.id)
         )
     )
-
-
-def _direction(anomaly: Anomaly) -> str:
-    return "below" if anomaly.observed < anomaly.expected else "above"
 
 
 def _get(session: Session, anomaly_id: int) -> Anomaly:
