@@ -50,6 +50,15 @@ class Settings:
     forecast_horizon_days: int = 90
     forecast_every_s: int = 3600
     holidays_country: str = ""
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = field(default="", repr=False)
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "beacon@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = False
+    notify_log: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -111,6 +120,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, embedded: bool = 
         )
         .strip()
         .upper(),
+        **_notify(env),
     )
 
 
@@ -126,6 +136,29 @@ def ensure_secret_key(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return settings.with_overrides(secret_key=key_file.read_text().strip())
+
+
+def _notify(env: Mapping[str, str]) -> dict[str, object]:
+    """Notification channels: signed webhooks, an SMTP relay, and the log (on by default)."""
+    urls = tuple(u.strip() for u in env.get("BEACON_WEBHOOK_URLS", "").split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"BEACON_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+    secret = env.get("BEACON_WEBHOOK_SECRET", "")
+    if urls and len(secret) < 16:
+        # Receivers verify the HMAC signature; an empty or short secret makes it worthless.
+        raise ConfigError("BEACON_WEBHOOK_SECRET must be at least 16 characters with webhooks")
+    return {
+        "webhook_urls": urls,
+        "webhook_secret": secret,
+        "smtp_host": env.get("BEACON_SMTP_HOST", "").strip(),
+        "smtp_port": _int(env, "BEACON_SMTP_PORT", 25, minimum=1, maximum=65535),
+        "smtp_from": env.get("BEACON_SMTP_FROM", "beacon@localhost"),
+        "smtp_user": env.get("BEACON_SMTP_USER") or None,
+        "smtp_password": env.get("BEACON_SMTP_PASSWORD") or None,
+        "smtp_starttls": _bool(env, "BEACON_SMTP_STARTTLS", default=False),
+        "notify_log": _bool(env, "BEACON_NOTIFY_LOG", default=True),
+    }
 
 
 def _executor(raw: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.config import Settings
+
 # Webhook and e-mail deliveries back off 30 s, 1 min, 2 min … up to an hour between attempts;
 # twelve attempts span about five hours before a message is marked failed (and kept).
 BACKOFF_BASE_S = 30.0
@@ -51,3 +53,22 @@ class NotifyConfig:
     def endpoint(self, url: str) -> WebhookEndpoint | None:
         """The configured endpoint for `url`, if it is still configured."""
         return next((e for e in self.webhooks if e.url == url), None)
+
+
+def notify_config(settings: Settings) -> NotifyConfig:
+    """The channels configured by BEACON_WEBHOOK_* / BEACON_SMTP_* / BEACON_NOTIFY_LOG."""
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_user,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+        )
+    return NotifyConfig(
+        webhooks=tuple(WebhookEndpoint(u, settings.webhook_secret) for u in settings.webhook_urls),
+        smtp=smtp,
+        log=settings.notify_log,
+    )

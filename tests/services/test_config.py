@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.config import ConfigError, ensure_secret_key, load_settings
+from services.notify.config import notify_config
 
 
 def test_defaults_are_safe(tmp_path: Path) -> None:
@@ -90,3 +91,38 @@ def test_forecast_executor_refuses_unknown_schemes(tmp_path: Path, value: str) -
     env = {"BEACON_DATA_DIR": str(tmp_path), "BEACON_FORECAST_EXECUTOR": value}
     with pytest.raises(ConfigError, match="BEACON_FORECAST_EXECUTOR"):
         load_settings(env)
+
+
+def test_notification_channels_come_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "BEACON_DATA_DIR": str(tmp_path),
+        "BEACON_WEBHOOK_URLS": "https://hooks.example.net/a, http://10.0.0.9:8080/b",
+        "BEACON_WEBHOOK_SECRET": "s" * 32,
+        "BEACON_SMTP_HOST": "smtp.example.net",
+        "BEACON_SMTP_PORT": "587",
+        "BEACON_SMTP_STARTTLS": "yes",
+    }
+    config = notify_config(load_settings(env))
+    assert [w.url for w in config.webhooks] == [
+        "https://hooks.example.net/a",
+        "http://10.0.0.9:8080/b",
+    ]
+    assert config.smtp is not None
+    assert config.smtp.port == 587
+    assert config.smtp.starttls
+    assert config.log
+    assert "s" * 32 not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BEACON_WEBHOOK_URLS": "ftp://x"}, "not an http"),
+        ({"BEACON_WEBHOOK_URLS": "https://x", "BEACON_WEBHOOK_SECRET": "short"}, "16 characters"),
+    ],
+)
+def test_webhooks_need_http_urls_and_a_real_secret(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"BEACON_DATA_DIR": str(tmp_path), **env})
