@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from services.ingest.simulator import defects as dfx
+from services.ingest.simulator.actions import Effect, EffectSet
 from services.ingest.simulator.groundtruth import defect_table
 from services.ingest.simulator.scenario import Scenario
 from services.ingest.simulator.topology import SOURCES, SimConfig, Topology, build_topology
@@ -58,6 +59,7 @@ class NetworkSimulator:
         self._layouts = dfx.source_layouts(self.topology)
         self._rates = asdict(config.defect_rates)
         self._period_ns = config.period_ns
+        self._effects = EffectSet(self.topology, self._period_ns, [])
         shift = config.scale_shift
         self._shift_factor = shift.factor if shift is not None else 1.0
         self._shift_first = None
@@ -86,9 +88,16 @@ class NetworkSimulator:
         return _utc(ts).floor(self.config.period)
 
     # -- truth -------------------------------------------------------------------------
+    def set_effects(self, effects: list[Effect]) -> None:
+        """Automation actions in force (see simulator/actions.py); later truth reflects them."""
+        self._effects = EffectSet(self.topology, self._period_ns, list(effects))
+
     def _truth_matrix(self, periods: np.ndarray) -> np.ndarray:
         incidents = self._scenario.incident_cells(periods)
-        return self._traffic.values(periods, incidents)
+        if not self._effects:
+            return self._traffic.values(periods, incidents)
+        incidents = self._effects.mask_incidents(incidents, periods)
+        return self._effects.adjust(self._traffic.values(periods, incidents), periods)
 
     def truth(self, period_ends: pd.DatetimeIndex) -> pd.DataFrame:
         """Clean values with incidents for the given period ends, sorted by period, then series."""

@@ -1,0 +1,1 @@
+"""Automation: use cases, maturity levels, guardrails, change windows, actuators, execution."""
