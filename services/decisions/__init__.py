@@ -1,0 +1,1 @@
+"""Humans in charge: recommendations, decisions, the disagreement queue, reviews, demo history."""
