@@ -113,6 +113,11 @@ def open_incident(
         },
     )
     _announce(session, incident, "incident.created", f"Incident opened: {title}", now, config)
+    if origin == "manual":
+        # A person saw something the AI did not: that is a case for the disagreement queue.
+        from services.decisions.disagreements import on_incident_opened
+
+        on_incident_opened(session, incident_id=incident.id, now=now)
     return incident
 
 

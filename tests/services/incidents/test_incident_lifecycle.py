@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from services import audit
 from services.db import Database
-from services.db.models import Alarm, ChangeWindow, Incident, IncidentEvent
+from services.db.models import Alarm, ChangeWindow, Disagreement, Incident, IncidentEvent
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.incidents import lifecycle, openers, queries, states, triage
 from services.incidents.queries import IncidentFilters
@@ -392,3 +392,12 @@ def test_status_changes_are_announced_to_webhooks_when_configured(db: Database) 
         log = queries.incident_detail(session, incident_id=incident_id).notifications
     assert sorted(n.payload["event"] for n in log) == ["incident.acknowledged", "incident.created"]
     assert {n.notifier for n in log} == {"webhook"}
+
+
+def test_a_manual_incident_enters_the_disagreement_queue_as_a_miss(db: Database) -> None:
+    incident_id = open_ran(db)
+    with db.session() as session:
+        cases = session.scalars(
+            select(Disagreement).where(Disagreement.incident_id == incident_id)
+        ).all()
+        assert [(c.kind, c.state) for c in cases] == [("missed", "open")]
