@@ -59,6 +59,8 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_starttls: bool = False
     notify_log: bool = True
+    automation_webhook_url: str = ""
+    automation_webhook_secret: str = field(default="", repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -158,6 +160,9 @@ def _notify(env: Mapping[str, str]) -> dict[str, object]:
         "smtp_password": env.get("BEACON_SMTP_PASSWORD") or None,
         "smtp_starttls": _bool(env, "BEACON_SMTP_STARTTLS", default=False),
         "notify_log": _bool(env, "BEACON_NOTIFY_LOG", default=True),
+        # The orchestrator that carries out approved actions for use cases set to "webhook".
+        "automation_webhook_url": env.get("BEACON_AUTOMATION_WEBHOOK_URL", "").strip(),
+        "automation_webhook_secret": env.get("BEACON_AUTOMATION_WEBHOOK_SECRET", ""),
     }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from urllib3.util.retry import Retry
 
+from services.config import Settings, load_settings
 from services.db.models import Decision, Element, Execution, Recommendation
 from services.errors import InvalidInput
 from services.ingest.simulator import actions as sim_actions
@@ -301,14 +301,14 @@ def _body(request: ActionRequest) -> dict[str, Any]:
 
 
 def actuator_for(
-    kind: str, *, environ: Mapping[str, str] | None = None
+    kind: str, *, settings: Settings | None = None
 ) -> SimulatorActuator | WebhookActuator:
-    """The actuator a use case names; the webhook reads its URL and secret from the environment."""
+    """The actuator a use case names; the webhook's URL and secret come from the settings."""
     if kind == SimulatorActuator.name:
         return SimulatorActuator()
     if kind == WebhookActuator.name:
-        env = os.environ if environ is None else environ
-        url, secret = env.get(ENV_URL, ""), env.get(ENV_SECRET, "")
+        config = settings or load_settings()
+        url, secret = config.automation_webhook_url, config.automation_webhook_secret
         if not url or not secret:
             raise ActuatorError(f"webhook actuator needs {ENV_URL} and {ENV_SECRET}")
         return WebhookActuator(url=url, secret=secret)

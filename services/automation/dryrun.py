@@ -13,6 +13,7 @@ from services.automation import verification
 from services.automation.guardrails import GuardrailReport, check_guardrails
 from services.automation.levels import AUTO_WITH_GUARDRAILS
 from services.automation.use_cases import guardrail_settings
+from services.config import Settings
 from services.db.models import Recommendation, UseCase
 from services.errors import NotFound
 
@@ -88,7 +89,7 @@ def dry_run(
     now: datetime,
     automatic: bool = False,
     actuator: act.SimulatorActuator | act.WebhookActuator | None = None,
-    environ: dict[str, str] | None = None,
+    config: Settings | None = None,
 ) -> DryRun:
     """Guardrails, pre-state, planned parameters and rollback; changes nothing in the network."""
     rec = get_recommendation(session, recommendation_id)
@@ -100,7 +101,7 @@ def dry_run(
     )
     minutes = int(settings["verification_minutes"])
     try:
-        actuator = actuator or act.actuator_for(settings["actuator"], environ=environ)
+        actuator = actuator or act.actuator_for(settings["actuator"], settings=config)
         pre = pre_state(
             session, actuator=actuator, request=request, rec=rec, minutes=minutes, now=now
         )

@@ -19,6 +19,7 @@ from services.automation.dryrun import DryRun, dry_run, get_recommendation, pre_
 from services.automation.guardrails import GuardrailBlocked, check_guardrails
 from services.automation.levels import AUTO_WITH_GUARDRAILS, level_label
 from services.automation.use_cases import guardrail_settings
+from services.config import Settings
 from services.db import Database
 from services.db.models import Execution, Recommendation, UseCase
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -80,7 +81,7 @@ def execute(
     now: datetime,
     automatic: bool = False,
     actuator: act.SimulatorActuator | act.WebhookActuator | None = None,
-    environ: dict[str, str] | None = None,
+    config: Settings | None = None,
 ) -> Execution:
     """Run a recommendation if every guardrail allows, else GuardrailBlocked (409) naming it."""
     from services.auth import OPERATE_ROLES
@@ -106,7 +107,7 @@ def execute(
         )
         raise GuardrailBlocked(report)
     try:
-        actuator = actuator or act.actuator_for(settings["actuator"], environ=environ)
+        actuator = actuator or act.actuator_for(settings["actuator"], settings=config)
     except act.ActuatorError as exc:
         raise InvalidInput(str(exc)) from exc
     key = _idempotency_key(session, rec)
@@ -242,7 +243,7 @@ def rollback(
     now: datetime,
     reason: str,
     actuator: act.SimulatorActuator | act.WebhookActuator | None = None,
-    environ: dict[str, str] | None = None,
+    config: Settings | None = None,
 ) -> Execution:
     """Restore the pre-state of an execution (engineers, or Beacon after a bad verification)."""
     from services.auth import ENGINEER_ROLES
@@ -262,7 +263,7 @@ def rollback(
     rec = session.get(Recommendation, execution.recommendation_id)
     case = session.get(UseCase, rec.use_case_id)
     try:
-        actuator = actuator or act.actuator_for(execution.actuator, environ=environ)
+        actuator = actuator or act.actuator_for(execution.actuator, settings=config)
         request = act.request_for(
             session,
             recommendation=rec,

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from services.automation import actuators, execution
 from services.automation.actuators import (
     ENV_SECRET,
-    ENV_URL,
     ActionRequest,
     ActuatorError,
     WebhookActuator,
@@ -25,6 +24,7 @@ from services.automation.actuators import (
     sign,
     verify_signature,
 )
+from services.config import Settings, load_settings
 
 pytestmark = pytest.mark.xdist_group("automation-webhook")
 auto_db = kit.auto_db
@@ -169,8 +169,8 @@ def test_signature_helpers() -> None:
 
 def test_actuator_needs_url_and_secret_from_the_environment() -> None:
     with pytest.raises(ActuatorError, match=ENV_SECRET):
-        actuator_for("webhook", environ={ENV_URL: "http://x"})
-    made = actuator_for("webhook", environ={ENV_URL: "http://x", ENV_SECRET: "k"})
+        actuator_for("webhook", settings=_settings(url="http://x"))
+    made = actuator_for("webhook", settings=_settings(url="http://x", secret="k"))
     assert isinstance(made, WebhookActuator)
 
 
@@ -181,19 +181,24 @@ def test_execute_and_roll_back_through_the_webhook(
     use_case(session, "cell_congestion_lb", guardrails={"actuator": "webhook"})
     rec = recommend(session)
     accept(session, rec)
-    env = {ENV_URL: url, ENV_SECRET: SECRET}
+    env = _settings(url=url, secret=SECRET)
     state.fail_first = 1
-    run = execution.execute(session, recommendation_id=rec.id, actor=ENGINEER, now=NOW, environ=env)
+    run = execution.execute(session, recommendation_id=rec.id, actor=ENGINEER, now=NOW, config=env)
     assert run.actuator == "webhook"
     assert run.state == "succeeded"
     assert [a["key"] for a in state.attempts] == [run.idempotency_key] * 2
     assert run.post_state["cells_touched"] == 2
     assert actuators.simulator_effects(session) == []  # a real orchestrator, not the simulator
     execution.rollback(
-        session, execution_id=run.id, actor=ENGINEER, now=NOW, reason="test", environ=env
+        session, execution_id=run.id, actor=ENGINEER, now=NOW, reason="test", config=env
     )
     last = state.attempts[-1]
     assert last["body"]["type"] == "beacon.automation.rollback"
     assert last["key"] == f"{run.idempotency_key}:rollback"
     assert last["body"]["pre_state"]["parameters"] == {}
     assert run.state == "rolled_back"
+
+
+def _settings(*, url: str = "", secret: str = "") -> Settings:
+    env = {"BEACON_AUTOMATION_WEBHOOK_URL": url, "BEACON_AUTOMATION_WEBHOOK_SECRET": secret}
+    return load_settings(env)
