@@ -48,7 +48,7 @@ class Settings:
     forecast_workers: int = 2
     forecast_timeout_s: float = 60.0
     forecast_horizon_days: int = 90
-    forecast_every_s: int = 3600
+    forecast_every_s: int = 900
     holidays_country: str = ""
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = field(default="", repr=False)
@@ -114,7 +114,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, embedded: bool = 
         ),
         forecast_timeout_s=_float(env, "BEACON_FORECAST_TIMEOUT_S", 60.0, minimum=1.0),
         forecast_horizon_days=_int(env, "BEACON_FORECAST_HORIZON_DAYS", 90, minimum=7, maximum=730),
-        forecast_every_s=_int(env, "BEACON_FORECAST_EVERY_S", 3600, minimum=60, maximum=86400),
+        forecast_every_s=_int(env, "BEACON_FORECAST_EVERY_S", 900, minimum=60, maximum=86400),
         # Public holidays are a forecast regressor; the simulated network lives in Germany.
         holidays_country=env.get(
             "BEACON_HOLIDAYS_COUNTRY",

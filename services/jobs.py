@@ -7,10 +7,13 @@ import logging
 from services.anomaly import service as anomaly_service
 from services.config import Settings
 from services.db import Database
+from services.forecast import rollup
+from services.forecast import service as forecast_service
+from services.forecast import store as forecast_store
 from services.ingest import drift, gaps, health
 from services.ingest.dropfolder import poll_drop_folder
 from services.ingest.replay import replay_stuck_batches
-from services.scheduler import JobResult, JobSpec
+from services.scheduler import JobResult, JobSpec, report_progress
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +21,12 @@ SIMULATOR_JOB = "simulator.feed"
 SIMULATOR_EVERY_S = 60
 DETECT_MAX_PERIODS = 96 * 30
 DETECT_BUDGET_S = 40.0
+ROLLUP_EVERY_S = 3600
+ROLLUP_DAYS_BACK = 3  # late data within three days still lands in the daily aggregates
+# Fits run in worker processes; the budget bounds how long a run holds its scheduler thread
+# (the series left over stay stale and are taken up by the next run).
+FORECAST_BUDGET_S = 1200.0
+ARCHIVE_ATTEMPTS = 3
 
 
 def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
@@ -47,6 +56,20 @@ def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
             lambda: detect_anomalies(db, settings),
             anomaly_service.JOB_EVERY_S,
             "Anomaly detection: each new complete period once, late data re-evaluated",
+        ),
+        JobSpec(
+            rollup.JOB_ID,
+            lambda: rollup_daily(db, settings),
+            ROLLUP_EVERY_S,
+            "Daily busy-hour aggregates of complete days (capacity forecast input)",
+            run_at_start=True,
+        ),
+        JobSpec(
+            forecast_service.JOB_ID,
+            lambda: forecast_nightly(db, settings),
+            settings.forecast_every_s,
+            "Capacity forecasts: refit series with a new complete day, breach risk",
+            run_at_start=True,
         ),
         JobSpec(
             "ingest.replay",
@@ -80,7 +103,23 @@ def simulator_job(db: Database, settings: Settings) -> JobSpec:
     if added:
         log.info("simulated network registered: %d elements", added)
 
+    archive = {"attempts": 0, "done": settings.sim_archive_days <= 0}
+
     def deliver() -> JobResult:
+        detail: dict = {}
+        if not archive["done"]:
+            # The first run gives the simulated network months of daily history, so capacity
+            # forecasts have something to learn from from the start.
+            archive["attempts"] += 1
+            try:
+                detail["archive_rows"] = rollup.seed_simulator_archive(
+                    db, feed.simulator, days=settings.sim_archive_days, zone=settings.zone
+                )
+                archive["done"] = True
+            except Exception as exc:  # live telemetry matters more: deliver it regardless
+                log.exception("seeding the simulated daily archive failed")
+                detail["archive_error"] = f"{type(exc).__name__}: {exc}"[:500]
+                archive["done"] = archive["attempts"] >= ARCHIVE_ATTEMPTS
         result = feed.catch_up()
         return JobResult(
             rows=result.accepted,
@@ -88,6 +127,7 @@ def simulator_job(db: Database, settings: Settings) -> JobSpec:
                 "batches": result.batches,
                 "received": result.received,
                 "quarantined": result.quarantined,
+                **detail,
             },
         )
 
@@ -133,6 +173,27 @@ def detect_anomalies(db: Database, settings: Settings) -> JobResult:
         budget_s=DETECT_BUDGET_S,
     )
     return JobResult(rows=run.written, detail=run.as_dict())
+
+
+def rollup_daily(db: Database, settings: Settings) -> JobResult:
+    result = rollup.rollup_days(db, zone=settings.zone, days_back=ROLLUP_DAYS_BACK)
+    return JobResult(rows=result.rows_written, detail=result.as_dict())
+
+
+def forecast_nightly(db: Database, settings: Settings) -> JobResult:
+    def progress(done: int, total: int) -> None:
+        report_progress(done / total if total else 1.0)
+
+    run = forecast_service.run_forecasts(
+        db,
+        settings,
+        progress=progress,
+        budget_s=min(FORECAST_BUDGET_S, 0.8 * settings.forecast_every_s),
+    )
+    with db.session(write=True) as session:
+        pruned = forecast_store.prune_superseded(session)
+    stored = run.fitted + run.fallback + run.insufficient
+    return JobResult(rows=stored, detail={**run.as_dict(), "pruned": pruned})
 
 
 def replay(db: Database) -> JobResult:

@@ -11,8 +11,10 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,6 +33,7 @@ LEASE_TTL = timedelta(seconds=30)
 RENEW_EVERY_S = 10.0
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(minutes=30)
+PROGRESS_EVERY_S = 2.0  # progress writes per run are throttled: SQLite has one writer
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,39 @@ class JobSpec:
     every_seconds: int
     description: str
     run_at_start: bool = False
+
+
+@dataclass
+class _RunningJob:
+    db: Database
+    run_id: int
+    written_at: float = 0.0
+
+
+_running: ContextVar[_RunningJob | None] = ContextVar("beacon_running_job", default=None)
+
+
+def report_progress(fraction: float) -> None:
+    """Record how far the running job has got (0..1) on its JobRun row; no-op outside a job.
+
+    Jobs call this as they go (pages show it as a progress bar); writes are throttled.
+    """
+    job = _running.get()
+    if job is None:
+        return
+    now = time.monotonic()
+    if fraction < 1.0 and now - job.written_at < PROGRESS_EVERY_S:
+        return
+    job.written_at = now
+    try:
+        with job.db.session(write=True) as session:
+            session.execute(
+                update(JobRun)
+                .where(JobRun.id == job.run_id)
+                .values(progress=min(1.0, max(0.0, float(fraction))))
+            )
+    except Exception:  # progress is cosmetic: never fail the job over it
+        log.warning("could not record progress of job run %s", job.run_id, exc_info=True)
 
 
 def holder_id() -> str:
@@ -118,12 +154,15 @@ def run_recorded(db: Database, job_id: str, func: JobFunc) -> JobRun | None:
         session.flush()
         run_id = run.id
     status, rows, detail, error = "ok", 0, {}, None
+    token = _running.set(_RunningJob(db, run_id))
     try:
         result = func()
         rows, detail = result.rows, result.detail or {}
     except Exception as exc:  # a failing job is recorded, never fatal
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:4000]
         log.exception("job %s failed", job_id)
+    finally:
+        _running.reset(token)
     with db.session(write=True) as session:
         run = session.get(JobRun, run_id)
         assert run is not None
@@ -132,6 +171,8 @@ def run_recorded(db: Database, job_id: str, func: JobFunc) -> JobRun | None:
         run.rows = rows
         run.detail = detail
         run.error = error
+        if status == "ok" and run.progress is not None:
+            run.progress = 1.0
         return run
 
 

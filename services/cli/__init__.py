@@ -11,6 +11,8 @@ from services.cli._base import BeaconGroup, CliState, describe_database, pass_st
 from services.cli.anomalies import anomalies_group
 from services.cli.audit_trail import audit_group
 from services.cli.detect import detect
+from services.cli.forecast import forecast
+from services.cli.forecasts import forecasts_group
 from services.cli.ingest import ingest, quarantine_group, scheduler
 from services.cli.serve import serve
 from services.cli.simulate import simulate
@@ -72,6 +74,8 @@ cli.add_command(quarantine_group)
 cli.add_command(scheduler)
 cli.add_command(anomalies_group)
 cli.add_command(detect)
+cli.add_command(forecast)
+cli.add_command(forecasts_group)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner, Result
 from sqlalchemy.engine import make_url
 from testkit import ADMIN_PASSWORD, fresh_postgres_database, skip_or_fail_without_postgres
@@ -16,6 +17,7 @@ from testkit import ADMIN_PASSWORD, fresh_postgres_database, skip_or_fail_withou
 from services import auth
 from services.cli import cli
 from services.db import Database, connect
+from services.db.migrate import MIGRATIONS_DIR
 from services.db.models import AuditEvent
 
 PASSWORD = "a-long-password-1"
@@ -83,7 +85,8 @@ def test_init_creates_data_dir_key_schema_and_admin_and_is_idempotent(tmp_path: 
     assert (data_dir / "beacon.db").is_file()
     assert (data_dir / "secret_key").stat().st_mode & 0o077 == 0
     assert str(data_dir / "beacon.db") in first.stdout
-    assert "schema:      0001 (current)" in first.stdout
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert f"schema:      {head} (current)" in first.stdout
     assert "users:       1 (1 active admin)" in second.stdout
     # The generated admin password is printed on first start only.
     assert "with password:" in first.stdout

@@ -1,6 +1,14 @@
 """All Beacon tables; importing this module registers every model on Base.metadata."""
 
-from .analytics import Anomaly, AnomalyFeedback, CapacityRisk, Forecast, ForecastPoint
+from .analytics import (
+    Anomaly,
+    AnomalyFeedback,
+    CapacityRisk,
+    DailyAggregate,
+    Forecast,
+    ForecastPoint,
+    ForecastSamples,
+)
 from .base import Base, utcnow
 from .incidents import Incident, IncidentChangeWindow, IncidentEvent, IncidentRole, Notification
 from .ingest import (
@@ -48,6 +56,7 @@ __all__ = [
     "CapacityRisk",
     "ChangeWindow",
     "CounterMapping",
+    "DailyAggregate",
     "DataGap",
     "DataHealthEvent",
     "Decision",
@@ -58,6 +67,7 @@ __all__ = [
     "Execution",
     "Forecast",
     "ForecastPoint",
+    "ForecastSamples",
     "Incident",
     "IncidentChangeWindow",
     "IncidentEvent",

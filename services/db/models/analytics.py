@@ -1,11 +1,12 @@
-"""AI outputs: anomaly episodes with feedback, and capacity forecasts with breach risk."""
+"""AI outputs: anomaly episodes with feedback, capacity forecasts with breach risk, and the
+daily busy-hour aggregates the forecasts are fitted on."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, utcnow
@@ -135,3 +136,45 @@ class CapacityRisk(Base):
     breach_date_low: Mapped[datetime | None]
     breach_date_high: Mapped[datetime | None]
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ForecastSamples(Base):
+    """Predictive sample paths of a current forecast, kept so what-if can recompute risk."""
+
+    __tablename__ = "forecast_samples"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    forecast_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("forecasts.id", ondelete="CASCADE"), unique=True
+    )
+    n_paths: Mapped[int]
+    horizon: Mapped[int]
+    # zlib-compressed float32 array of shape (n_paths, horizon), C order.
+    paths: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DailyAggregate(Base):
+    """One element's KPI on one NOC-local calendar day: its busy-hour value and daily stats."""
+
+    __tablename__ = "kpi_daily"
+    # The natural key is the primary key (no rowid tree on SQLite); reads of every series of
+    # a KPI use the (kpi, day) index.
+    __table_args__ = (
+        Index("ix_kpi_daily_kpi_day", "kpi_id", "day"),
+        {"sqlite_with_rowid": False},
+    )
+
+    element_id: Mapped[int] = mapped_column(
+        ForeignKey("elements.id", ondelete="CASCADE"), primary_key=True
+    )
+    kpi_id: Mapped[int] = mapped_column(ForeignKey("kpis.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    # The mean of the busiest clock hour (max of hourly means), and that hour (0-23, local).
+    busy_hour_value: Mapped[float] = mapped_column(Float)
+    busy_hour: Mapped[int]
+    daily_mean: Mapped[float] = mapped_column(Float)
+    daily_max: Mapped[float] = mapped_column(Float)
+    # Periods seen that day; fewer than the cadence implies marks an incomplete day.
+    samples: Mapped[int]
+    source: Mapped[str] = mapped_column(String(24), default="measurements")  # simulator_archive
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
