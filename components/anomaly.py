@@ -224,8 +224,12 @@ def thresholds_panel(rows: Sequence[ThresholdRow], *, default: float) -> html.Di
         [
             html.P(
                 [
-                    "An episode is reported when its calibrated confidence reaches the "
-                    "threshold of its KPI. Default: ",
+                    "An episode opens when one period's calibrated confidence reaches the "
+                    "threshold of its KPI (0.50: that period is more likely than not part of "
+                    "a real incident). The episode then reports its own calibrated confidence, "
+                    "the chance that the episode as a whole is a real incident: lower for a "
+                    "short blip no other KPI shares, higher for a lasting, corroborated one. "
+                    "Default: ",
                     html.Strong(f"{default:.2f}", id="anomalies-threshold-default"),
                     ".",
                 ]

@@ -27,25 +27,36 @@ if TYPE_CHECKING:
 OBSERVED = "#1f6feb"
 EXPECTED = "#8a97a8"
 BAND = "rgba(138, 151, 168, 0.22)"
+ALERT = "#c98a1b"
 EPISODE = "rgba(229, 72, 77, 0.12)"
 PEAK = "#e5484d"
+Y_PAD = 0.08  # headroom above and below what the y axis must show
+
+
+def normal_words(sigma: float, coverage: float) -> str:
+    """How the chart, its caption and the explanation name the shaded range."""
+    return f"normal range (expected ± {sigma:g}σ, about {coverage:.0%} of ordinary periods)"
 
 
 def series_figure(
     series: EpisodeSeries, episode: EpisodeRow, *, zone: ZoneInfo, height: int = 360
 ) -> go.Figure:
-    """Observed line, expected line inside its band, the episode shaded and its peak marked."""
+    """Observed line in its normal range, the alert threshold, the episode and its peak.
+
+    The y axis fits the observed values and the normal range; the alert threshold (tens of
+    σ out) is drawn where it falls inside that and otherwise stated in the explanation.
+    """
     frame = series.frame
     fig = go.Figure()
     times = _local(frame["period_end"], zone)
     unit = "" if episode.unit == "count" else f" {episode.unit}"
-    has_band = bool(frame["band_low"].notna().any())
+    has_band = bool(frame["normal_low"].notna().any())
     if has_band:
         # SVG traces: an episode page may hold other charts, and WebGL contexts are scarce.
         fig.add_trace(
             go.Scatter(
                 x=times,
-                y=frame["band_high"],
+                y=frame["normal_high"],
                 mode="lines",
                 line={"width": 0},
                 hoverinfo="skip",
@@ -55,13 +66,26 @@ def series_figure(
         fig.add_trace(
             go.Scatter(
                 x=times,
-                y=frame["band_low"],
+                y=frame["normal_low"],
                 mode="lines",
                 line={"width": 0},
                 fill="tonexty",
                 fillcolor=BAND,
-                name="expected band",
-                hovertemplate=f"band low %{{y:.3g}}{unit}<extra></extra>",
+                name=normal_words(series.normal_sigma, series.normal_coverage),
+                customdata=frame["normal_high"],
+                hovertemplate=(f"normal %{{y:.3g}}–%{{customdata:.3g}}{unit}<extra></extra>"),
+            )
+        )
+        # Only the side the episode deviates to: the other edge adds nothing but clutter.
+        edge = "band_high" if episode.observed >= episode.expected else "band_low"
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=frame[edge],
+                mode="lines",
+                name="alert threshold",
+                line={"color": ALERT, "dash": "dot", "width": 1.5},
+                hovertemplate=f"alert threshold %{{y:.3g}}{unit}<extra></extra>",
             )
         )
         fig.add_trace(
@@ -106,19 +130,35 @@ def series_figure(
         )
     )
     if not has_band:
-        # Without the detector's band for every period, show the band it reported at the peak.
+        # Without the detector's ranges for every period, show the alert band at the peak.
         fig.add_trace(
             go.Scatter(
                 x=[episode.peak_at.astimezone(zone)] * 2,
                 y=[episode.band_low, episode.band_high],
                 mode="lines",
-                name="band at peak",
-                line={"color": EXPECTED, "width": 6},
+                name="alert band at peak",
+                line={"color": ALERT, "width": 6},
                 opacity=0.5,
-                hovertemplate=f"band at peak %{{y:.3g}}{unit}<extra></extra>",
+                hovertemplate=f"alert band at peak %{{y:.3g}}{unit}<extra></extra>",
             )
         )
-    return base_layout(fig, height=height, y_title=episode.unit)
+    base_layout(fig, height=height, y_title=episode.unit)
+    if has_band:
+        fig.update_yaxes(range=y_range(frame, episode.observed))
+    return fig
+
+
+def y_range(frame: pd.DataFrame, peak: float) -> list[float] | None:
+    """Observed values, the peak and the normal range, padded; None when nothing is finite."""
+    values = pd.concat(
+        [frame["value"], frame["normal_low"], frame["normal_high"], pd.Series([peak])]
+    )
+    values = values[pd.notna(values)].astype(float)
+    if values.empty:
+        return None
+    low, high = float(values.min()), float(values.max())
+    pad = (high - low) * Y_PAD or max(abs(high) * Y_PAD, 1.0)
+    return [low - pad, high + pad]
 
 
 def explanation_panel(explanation: dict[str, Any], episode: EpisodeRow) -> html.Div:
@@ -129,15 +169,35 @@ def explanation_panel(explanation: dict[str, Any], episode: EpisodeRow) -> html.
     band = explanation.get("band") or [episode.band_low, episode.band_high]
     sigma = _float(explanation.get("sigma"), episode.score)
     direction = explanation.get("direction") or ("below" if observed < expected else "above")
-    facts: list[tuple[str, Any]] = [
-        ("Observed", with_unit(observed, unit)),
-        (
-            "Expected",
-            f"{with_unit(expected, unit)} (band {number(_float(band[0]))}–"
-            f"{with_unit(_float(band[-1]), unit)})",
-        ),
-        ("Deviation", f"{sigma:+.1f} robust σ, {direction} the band"),
-    ]
+    normal = explanation.get("normal") or {}
+    facts: list[tuple[str, Any]] = [("Observed", with_unit(observed, unit))]
+    if normal.get("range"):
+        low, high = (_float(v) for v in normal["range"])
+        facts += [
+            ("Expected", with_unit(expected, unit)),
+            (
+                "Normal range",
+                f"{number(low)}–{with_unit(high, unit)}: "
+                + normal_words(_float(normal.get("sigma")), _float(normal.get("coverage"))),
+            ),
+            (
+                "Alert threshold",
+                f"{with_unit(_float(normal.get('alert_threshold')), unit)} (expected ± "
+                f"{_float(normal.get('alert_sigma')):.0f}σ): one period beyond it alone is more "
+                "likely than not an anomaly",
+            ),
+            ("Deviation", f"{sigma:+.1f} robust σ, {direction} the normal range"),
+        ]
+    else:
+        # Explanations stored before the normal range existed carry the alert band only.
+        facts += [
+            (
+                "Expected",
+                f"{with_unit(expected, unit)} (alert band {number(_float(band[0]))}–"
+                f"{with_unit(_float(band[-1]), unit)})",
+            ),
+            ("Deviation", f"{sigma:+.1f} robust σ, {direction} the expected value"),
+        ]
     seasonal = explanation.get("seasonal") or {}
     if seasonal:
         slot = seasonal.get("slot")
@@ -198,10 +258,21 @@ def quality_panel(
     text = data_quality.get("text") or (explanation.get("data_quality") or {}).get("text")
     meaning = (
         f"Confidence {episode.confidence:.2f}: of past episodes reported at about this "
-        f"confidence, about {episode.confidence:.0%} were confirmed as true anomalies on "
-        "labelled data (calibrated)."
+        f"confidence, about {episode.confidence:.0%} were real incidents on labelled data "
+        "(calibrated for whole episodes: their peak, how long they lasted and whether other "
+        "KPIs deviated with them)."
     )
     facts: list[tuple[str, Any]] = [("Confidence", meaning)]
+    peak = explanation.get("period_confidence")
+    if peak is not None:
+        facts.append(
+            (
+                "Peak period",
+                f"{_float(peak):.2f} — the most anomalous single period's own calibrated "
+                "confidence; an episode that stays short is a real incident less often than "
+                "its peak period alone suggests.",
+            )
+        )
     if factor is not None:
         facts.append(
             (

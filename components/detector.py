@@ -62,10 +62,19 @@ def model_facts(summary: ModelSummary) -> html.Div:
                 id="detector-overrides",
             ),
         ),
-        ("Calibration", html.Span(summary.calibration_version, className="mono")),
+        ("Period calibration", html.Span(summary.calibration_version, className="mono")),
         ("Fitted on", summary.calibration_fitted_on or "not recorded in calibration.json"),
         ("Calibrated to predict", summary.calibration_target),
     ]
+    if summary.episode_calibration_target:
+        facts += [
+            (
+                "Episode calibration",
+                html.Span(summary.episode_calibration_version, className="mono"),
+            ),
+            ("Episodes fitted on", summary.episode_calibration_fitted_on),
+            ("Episode confidence predicts", summary.episode_calibration_target),
+        ]
     return html.Dl(
         [item for label, value in facts for item in (html.Dt(label), html.Dd(value))],
         className="kv",

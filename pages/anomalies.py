@@ -8,19 +8,30 @@ from typing import Any
 import dash
 from dash import Input, Output, State, dcc, html
 
-from components.anomaly import (
-    FEED_COLUMNS,
-    ROW_CLASSES,
-    count_tiles,
-    feed_empty,
-    feed_grid_row,
-    thresholds_panel,
-)
-from components.anomaly_forms import feed_filters, saved_views, thresholds_editor
+from components.anomaly import FEED_COLUMNS, ROW_CLASSES, count_tiles, feed_empty, feed_grid_row
+from components.anomaly_forms import feed_filters, saved_views
 from components.cards import notice, section
 from components.format import count
 from components.grid import data_grid
-from services.anomaly import actions, feed, thresholds
+
+# The thresholds section lives in its own module; its names stay reachable from here.
+from pages._anomaly_thresholds import (  # noqa: F401
+    REFRESH,
+    TH_CLEAR,
+    TH_DONE,
+    TH_MESSAGE,
+    TH_NAME,
+    TH_SCOPE,
+    TH_SET,
+    TH_VALUE,
+    THRESHOLDS,
+    change_threshold,
+    load_thresholds,
+    register_callbacks,
+    threshold_names,
+    thresholds_section,
+)
+from services.anomaly import actions, feed
 from services.auth import ALL_ROLES, ENGINEER_ROLES, OPERATE_ROLES
 from services.db.models import utcnow
 from services.errors import BeaconError
@@ -39,8 +50,8 @@ dash.register_page(
     order=10,
     roles=PAGE_ROLES,
 )
+register_callbacks()  # the thresholds section's callbacks, once per app
 
-REFRESH = "anomalies-refresh"
 TILES = "anomalies-tiles"
 SEVERITY = "anomalies-severity"
 STATUS = "anomalies-status"
@@ -65,14 +76,6 @@ ACK = "anomalies-ack"
 CONFIRM = "anomalies-ack-confirm"
 ACK_MESSAGE = "anomalies-ack-message"
 ACK_DONE = "anomalies-ack-done"
-THRESHOLDS = "anomalies-thresholds"
-TH_SCOPE = "anomalies-threshold-scope"
-TH_NAME = "anomalies-threshold-name"
-TH_VALUE = "anomalies-threshold-value"
-TH_SET = "anomalies-threshold-set"
-TH_CLEAR = "anomalies-threshold-clear"
-TH_MESSAGE = "anomalies-threshold-message"
-TH_DONE = "anomalies-threshold-done"
 REFRESH_MS = 60_000
 ROW_LIMIT = 2000
 
@@ -159,33 +162,8 @@ def layout(**_query: str) -> html.Div:
                     html.Button("Export CSV", id=EXPORT, className="btn btn-quiet"),
                 ],
             ),
-            _thresholds_section(
-                can_edit=principal is not None and principal.role in ENGINEER_ROLES
-            ),
+            thresholds_section(can_edit=principal is not None and principal.role in ENGINEER_ROLES),
         ],
-    )
-
-
-def _thresholds_section(*, can_edit: bool) -> html.Section:
-    editor = (
-        thresholds_editor(
-            scope_id=TH_SCOPE,
-            name_id=TH_NAME,
-            value_id=TH_VALUE,
-            set_id=TH_SET,
-            clear_id=TH_CLEAR,
-            message_id=TH_MESSAGE,
-        )
-        if can_edit
-        else html.P(
-            "Engineers and admins change thresholds; every change is audited.", className="muted"
-        )
-    )
-    return section(
-        "Detection thresholds",
-        html.Div([dcc.Store(id=TH_DONE, data=0), editor, html.Div(id=THRESHOLDS)]),
-        subtitle="minimum calibrated confidence per KPI and per use case",
-        id_="anomalies-thresholds-section",
     )
 
 
@@ -384,85 +362,6 @@ def acknowledge_selected(confirmed: int | None, selected: list[dict] | None) -> 
     if result.missing:
         text += f" {len(result.missing)} no longer exist."
     return notice(text, tone="ok", id_="anomalies-ack-ok"), utcnow().timestamp()
-
-
-@dash.callback(
-    Output(THRESHOLDS, "children"),
-    Input(REFRESH, "n_intervals"),
-    Input(TH_DONE, "data"),
-)
-@allow(PAGE_ROLES)
-def load_thresholds(_n: int | None, _done: Any) -> html.Div:
-    """The default and every KPI's and use case's effective threshold."""
-    with beacon().db.session() as session:
-        current = thresholds.effective_thresholds(session)
-        rows = thresholds.threshold_rows(session)
-    return thresholds_panel(rows, default=current.default)
-
-
-@dash.callback(
-    Output(TH_NAME, "options"),
-    Input(TH_SCOPE, "value"),
-)
-@allow(ENGINEER_ROLES)
-def threshold_names(scope: str | None) -> list[dict]:
-    """KPIs or use cases to choose from, with their current value."""
-    with beacon().db.session() as session:
-        rows = thresholds.threshold_rows(session)
-    wanted = scope if scope in thresholds.SCOPES else "kpi"
-    return [
-        {"label": f"{r.name} ({r.effective:.2f})", "value": r.name}
-        for r in rows
-        if r.scope == wanted
-    ]
-
-
-@dash.callback(
-    Output(TH_MESSAGE, "children"),
-    Output(TH_DONE, "data"),
-    Input(TH_SET, "n_clicks"),
-    Input(TH_CLEAR, "n_clicks"),
-    State(TH_SCOPE, "value"),
-    State(TH_NAME, "value"),
-    State(TH_VALUE, "value"),
-    prevent_initial_call=True,
-)
-@allow(ENGINEER_ROLES, mutates=True)
-def change_threshold(
-    set_clicks: int | None,
-    clear_clicks: int | None,
-    scope: str | None,
-    name: str | None,
-    value: Any,
-) -> tuple:
-    """Set or clear one override; the service checks the role again and audits it."""
-    trigger = dash.ctx.triggered_id
-    if trigger not in (TH_SET, TH_CLEAR) or not (set_clicks or clear_clicks):
-        return dash.no_update, dash.no_update
-    if trigger == TH_SET and not isinstance(value, int | float):
-        return notice("Enter a confidence between 0 and 1.", tone="warn"), dash.no_update
-    principal = current_principal()
-    assert principal is not None
-    wanted = float(value) if trigger == TH_SET else None
-    try:
-        with beacon().db.session(write=True) as session:
-            current = thresholds.set_threshold(
-                session,
-                scope=scope or "kpi",
-                name=name or "",
-                min_confidence=wanted,
-                actor=principal.actor(),
-            )
-    except BeaconError as error:
-        return notice(error.message, tone="warn"), dash.no_update
-    chosen = name or ""
-    effective = (current.kpi if scope != "use_case" else current.use_case).get(
-        chosen, current.default
-    )
-    text = f"{chosen}: minimum confidence now {effective:.2f}" + (
-        " (default)." if wanted is None else "."
-    )
-    return notice(text, tone="ok", id_="anomalies-threshold-ok"), utcnow().timestamp()
 
 
 dash.clientside_callback(

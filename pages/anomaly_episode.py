@@ -12,6 +12,7 @@ from components.anomaly_episode import (
     alarms_changes_panel,
     explanation_panel,
     group_panel,
+    normal_words,
     peers_panel,
     quality_panel,
     series_figure,
@@ -113,7 +114,9 @@ def layout(anomaly_id: str | None = None, **_query: str) -> html.Div:
                 "Series",
                 html.Div([chart, html.P(series.note, className="muted small")]),
                 subtitle=f"{local_time(series.window_start, zone)} – "
-                f"{local_time(series.window_end, zone)} · shaded: the episode",
+                f"{local_time(series.window_end, zone)} · red: the episode · grey: the "
+                + normal_words(series.normal_sigma, series.normal_coverage)
+                + " · dotted: the alert threshold",
             ),
             html.Div(
                 className="columns",

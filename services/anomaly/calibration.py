@@ -1,17 +1,26 @@
 """Calibrated confidence: evidence -> probability of a true anomaly, plus reliability helpers.
 
-The mapping is an isotonic (monotone non-decreasing) step function of the detector's
-evidence (|robust score|, or the weighted slower-scale shift when larger; see
-services/anomaly/detect.py), fitted offline on labelled data and shipped as
-`calibration.json` next to this module. `benchmarks/eval_anomaly.py --fit-calibration`
-refits it reproducibly from the built-in simulator. What "true anomaly" means and what the
-table was fitted on are stored in the file itself (`target`, `fitted_on`).
+Two tables, both shipped in `calibration.json` next to this module, each with what it
+predicts (`target`) and what it was fitted on (`fitted_on`):
+
+- periods: an isotonic (monotone non-decreasing) step function of the detector's evidence
+  (|robust score|, or the weighted slower-scale shift when larger; see
+  services/anomaly/detect.py) -> P(the period lies inside an incident). Refit with
+  `benchmarks/eval_anomaly.py --fit-calibration`.
+- episodes (`episode`): an episode is judged as a whole (does it overlap an incident?),
+  and its periods' confidences overstate that: a one-period blip at 0.9 is a real
+  incident far less often than an hour-long deviation at 0.9. So the episode's confidence
+  is its own isotonic function of its peak period confidence, fitted separately per
+  stratum of how long the episode has lasted and how many other KPIs of the element
+  deviated with it. Refit with `benchmarks/eval_simulator_anomaly.py
+  --fit-episode-calibration` (the service's own episodes on the simulator).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +30,7 @@ import pandas as pd
 TABLE_PATH = Path(__file__).with_name("calibration.json")
 SCORE_GRID = 0.05
 SCORE_CAP = 60.0  # evidence beyond this shares the top block (few labelled points there)
+EPISODE_BOUNDS = (0.01, 0.99)  # episode confidence never claims certainty
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,89 @@ class CalibrationTable:
         return json.dumps(body, indent=1) + "\n"
 
 
+@dataclass(frozen=True)
+class EpisodeStratum:
+    """Episodes of a duration range and a range of other KPIs deviating with them."""
+
+    name: str
+    min_periods: int
+    max_periods: int | None  # None: no upper bound
+    min_others: int  # other KPIs of the element anomalous during the episode
+    max_others: int | None
+    table: CalibrationTable  # peak period confidence -> P(episode overlaps an incident)
+    episodes: int = 0  # how many fitting episodes the stratum held
+
+    def holds(self, periods: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """Which episodes fall in this stratum."""
+        count, other = np.asarray(periods), np.asarray(others)
+        inside = (count >= self.min_periods) & (other >= self.min_others)
+        if self.max_periods is not None:
+            inside &= count <= self.max_periods
+        if self.max_others is not None:
+            inside &= other <= self.max_others
+        return inside
+
+    def as_dict(self) -> dict[str, object]:
+        """Serialised form (inside the episode section of the data file)."""
+        return {
+            "name": self.name,
+            "min_periods": self.min_periods,
+            "max_periods": self.max_periods,
+            "min_others": self.min_others,
+            "max_others": self.max_others,
+            "episodes": self.episodes,
+            "scores": [round(s, 6) for s in self.table.scores],
+            "confidences": [round(c, 6) for c in self.table.confidences],
+        }
+
+
+# (name, min periods, max periods, min other KPIs, max other KPIs); None = unbounded.
+StratumSpec = tuple[str, int, int | None, int, int | None]
+
+
+@dataclass(frozen=True)
+class EpisodeTable:
+    """Episode confidence: per stratum, an isotonic map of the peak period confidence."""
+
+    version: str
+    target: str
+    fitted_on: str
+    strata: tuple[EpisodeStratum, ...]
+
+    def confidence(
+        self,
+        period_confidence: np.ndarray | float,
+        periods: np.ndarray | int,
+        others: np.ndarray | int,
+    ) -> np.ndarray:
+        """Calibrated episode confidence; the first stratum that holds an episode applies."""
+        conf = np.atleast_1d(np.asarray(period_confidence, dtype=np.float64))
+        count = np.broadcast_to(np.asarray(periods, dtype=np.int64), conf.shape)
+        other = np.broadcast_to(np.asarray(others, dtype=np.int64), conf.shape)
+        out = np.full(conf.shape, np.nan)
+        for stratum in self.strata:
+            todo = np.isnan(out) & stratum.holds(count, other)
+            out[todo] = stratum.table.confidence(conf[todo])
+        # No stratum (never with the shipped table, whose strata cover every episode):
+        # the period confidence stands.
+        out = np.where(np.isnan(out), conf, out)
+        # A few hundred episodes never make an episode certain either way.
+        return np.clip(out, *EPISODE_BOUNDS) if self.strata else out
+
+    def to_dict(self) -> dict[str, object]:
+        """Serialised form (the `episode` section of the data file)."""
+        return {
+            "version": self.version,
+            "target": self.target,
+            "fitted_on": self.fitted_on,
+            "evidence": (
+                "peak period confidence, per stratum of anomalous periods so far and of other "
+                "KPIs of the element anomalous with the episode"
+            ),
+            "strata": [s.as_dict() for s in self.strata],
+        }
+
+
 @lru_cache(maxsize=4)
 def load_table(path: Path = TABLE_PATH) -> CalibrationTable:
     """The shipped calibration table (cached: it is immutable data)."""
@@ -71,6 +164,88 @@ def load_table(path: Path = TABLE_PATH) -> CalibrationTable:
         confidences=tuple(float(c) for c in body["confidences"]),
         fitted_on=str(body.get("fitted_on", "")),
     )
+
+
+@lru_cache(maxsize=4)
+def load_episode_table(path: Path = TABLE_PATH) -> EpisodeTable:
+    """The shipped episode table (the `episode` section of the data file).
+
+    A file without one (as before episode calibration) gives no strata: episodes then
+    report their peak period confidence, as they did.
+    """
+    body = json.loads(path.read_text(encoding="utf-8")).get("episode")
+    if body is None:
+        return EpisodeTable(version="none", target="", fitted_on="", strata=())
+    version = str(body["version"])
+    strata = tuple(
+        EpisodeStratum(
+            name=str(s["name"]),
+            min_periods=int(s["min_periods"]),
+            max_periods=None if s.get("max_periods") is None else int(s["max_periods"]),
+            min_others=int(s["min_others"]),
+            max_others=None if s.get("max_others") is None else int(s["max_others"]),
+            episodes=int(s.get("episodes", 0)),
+            table=CalibrationTable(
+                version=version,
+                target=str(body["target"]),
+                scores=tuple(float(v) for v in s["scores"]),
+                confidences=tuple(float(v) for v in s["confidences"]),
+            ),
+        )
+        for s in body["strata"]
+    )
+    return EpisodeTable(
+        version=version, target=str(body["target"]), fitted_on=str(body["fitted_on"]),
+        strata=strata,
+    )  # fmt: skip
+
+
+def save_tables(
+    *,
+    period: CalibrationTable | None = None,
+    episode: EpisodeTable | None = None,
+    path: Path = TABLE_PATH,
+) -> None:
+    """Write one or both tables to the data file, keeping the other as shipped."""
+    body = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if period is not None:
+        body.update(json.loads(period.to_json()))
+    if episode is not None:
+        body["episode"] = episode.to_dict()
+    path.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+    load_table.cache_clear()
+    load_episode_table.cache_clear()
+
+
+def fit_episode_table(
+    period_confidence: np.ndarray,
+    periods: np.ndarray,
+    others: np.ndarray,
+    labels: np.ndarray,
+    *,
+    strata: Sequence[StratumSpec],
+    version: str,
+    target: str,
+    fitted_on: str,
+) -> EpisodeTable:
+    """One isotonic table per stratum; an episode belongs to the first stratum holding it."""
+    conf = np.asarray(period_confidence, dtype=np.float64)
+    count = np.asarray(periods, dtype=np.int64)
+    other = np.asarray(others, dtype=np.int64)
+    hit = np.asarray(labels, dtype=np.float64)
+    fitted = []
+    free = np.ones(len(conf), dtype=bool)
+    empty = CalibrationTable("", "", (0.0,), (0.0,))
+    for name, low, high, low_others, high_others in strata:
+        shape = EpisodeStratum(name, low, high, low_others, high_others, empty)
+        member = free & shape.holds(count, other)
+        free &= ~member
+        if not member.any():
+            raise ValueError(f"no fitting episodes in stratum {name!r}")
+        table = fit_table(conf[member], hit[member], version=version, target=target,
+                          fitted_on=fitted_on)  # fmt: skip
+        fitted.append(replace(shape, table=table, episodes=int(member.sum())))
+    return EpisodeTable(version=version, target=target, fitted_on=fitted_on, strata=tuple(fitted))
 
 
 def calibrated(score: np.ndarray | float, table: CalibrationTable | None = None) -> np.ndarray:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from services.anomaly.calibration import EpisodeTable, load_episode_table
+
 # Quiet periods after which an episode is over; short dips inside an incident stay one episode.
 DEFAULT_END_AFTER = 4
 
@@ -38,7 +40,12 @@ class PeriodResult:
 
 @dataclass
 class EpisodeState:
-    """An episode as the service tracks it between periods (persisted as an Anomaly row)."""
+    """An episode as the service tracks it between periods (persisted as an Anomaly row).
+
+    `confidence` is the evidence: the highest period confidence in the episode's own
+    direction. What the episode reports is `episode_confidence` of it (calibrated for
+    episodes as a whole).
+    """
 
     element_id: int
     kpi_id: int
@@ -75,6 +82,19 @@ class EpisodeState:
         if self.ended_at is not None:
             end = max(end, self.ended_at)
         return self.started_at <= period <= end
+
+
+def episode_confidence(
+    state: EpisodeState, kpi_name: str, table: EpisodeTable | None = None
+) -> float:
+    """P(the episode overlaps a real incident): peak period confidence, duration, corroboration.
+
+    Duration counts the episode's anomalous periods so far, so an ongoing episode is judged
+    on what has been seen; it rises as the deviation persists or other KPIs join.
+    """
+    others = len(state.related_kpis - {kpi_name})
+    table = table or load_episode_table()
+    return float(table.confidence(state.confidence, state.periods, others)[0])
 
 
 def open_episode(key: SeriesKey, result: PeriodResult) -> EpisodeState:

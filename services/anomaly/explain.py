@@ -12,6 +12,13 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from services.anomaly.changes import Window
+from services.anomaly.detect import (
+    DEFAULT_CONFIG,
+    NORMAL_COVERAGE,
+    NORMAL_SIGMA,
+    band_sigma,
+    normal_range,
+)
 from services.anomaly.episodes import PeriodResult
 
 
@@ -44,8 +51,12 @@ def fmt(value: float, unit: str) -> str:
     if value != value:  # NaN
         return "n/a"
     magnitude = abs(value)
-    digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2
-    text = f"{value:,.{digits}f}"
+    if 0 < magnitude < 0.1:
+        # Small rates (packet loss 0.007 %) keep three significant digits, not "0.01".
+        text = f"{value:.3g}"
+    else:
+        digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2
+        text = f"{value:,.{digits}f}"
     if unit in ("", "count"):
         return text
     return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
@@ -59,14 +70,58 @@ def sigma_text(score: float) -> str:
     return f"{magnitude:.0f}σ" if magnitude >= 100 else f"{magnitude:.1f}σ"
 
 
+def normal_of(peak: PeriodResult) -> tuple[float, float]:
+    """The normal range at the peak: expected +- NORMAL_SIGMA robust sigma."""
+    low, high = normal_range(peak.expected, peak.band_low, peak.band_high)
+    return float(low), float(high)
+
+
+def alert_threshold(peak: PeriodResult) -> float:
+    """The alert band's edge on the side the episode deviates to."""
+    return peak.band_high if peak.observed >= peak.expected else peak.band_low
+
+
+def range_text(low: float, high: float, unit: str) -> str:
+    """A range with its unit once, e.g. 38.1–44.0%."""
+    return f"{fmt(low, '')}–{fmt(high, unit)}"
+
+
 def seasonal(peak: PeriodResult, unit: str, zone: tzinfo) -> dict[str, Any]:
-    """Typical value for the peak's weekday and time of day in the display zone."""
+    """Typical value and normal range for the peak's weekday and time of day."""
     local = peak.period_end.astimezone(zone)
     slot = f"{local:%A %H:%M}"
+    low, high = normal_of(peak)
     return {
         "slot": slot,
         "typical": round(peak.expected, 4),
-        "text": f"Typical for {slot} is {fmt(peak.expected, unit)}.",
+        "normal_range": [round(low, 6), round(high, 6)],
+        "text": (
+            f"Typical for {slot} is {fmt(peak.expected, unit)}, "
+            f"normally within {range_text(low, high, unit)}."
+        ),
+    }
+
+
+def normal_doc(peak: PeriodResult, unit: str) -> dict[str, Any]:
+    """The two ranges and what each means, in the words the chart and panels use."""
+    low, high = normal_of(peak)
+    threshold = alert_threshold(peak)
+    alert = band_sigma(DEFAULT_CONFIG)
+    return {
+        "range": [round(low, 6), round(high, 6)],
+        "sigma": NORMAL_SIGMA,
+        "coverage": NORMAL_COVERAGE,
+        "text": (
+            f"Normal range {range_text(low, high, unit)}: the expected value ± "
+            f"{NORMAL_SIGMA:g} robust σ, where about {NORMAL_COVERAGE:.0%} of ordinary "
+            "periods fall."
+        ),
+        "alert_threshold": round(threshold, 6),
+        "alert_sigma": round(alert, 2),
+        "alert_text": (
+            f"Alert threshold {fmt(threshold, unit)}: ± {alert:.0f} robust σ from the expected "
+            "value, where one period alone is more likely than not an anomaly."
+        ),
     }
 
 
@@ -88,22 +143,26 @@ def summary(
         when = f"at {since:%a %H:%M}"
     else:
         when = f"from {since:%a %H:%M} to {ended_at.astimezone(zone):%H:%M}"
-    band = f"{fmt(peak.band_low, subject.unit)}–{fmt(peak.band_high, subject.unit)}"
+    normal = range_text(*normal_of(peak), subject.unit)
+    threshold = fmt(alert_threshold(peak), subject.unit)
     if peak.band_low <= peak.observed <= peak.band_high:
-        # No single period left the band: the detector's slower statistic saw the level of
-        # the last hour move away from its long-run reference (a build-up or a shift).
+        # No single period crossed the alert threshold: the detector's slower statistic saw
+        # the level of the last hour move away from its long-run reference (a build-up or a
+        # shift).
         first = (
             f"{subject.kpi} on {subject.element} moved {direction} its usual level"
             f"{'' if ended_at == started_at else ' and stayed there'} {when}: "
             f"{fmt(peak.observed, subject.unit)} against an expected "
-            f"{fmt(peak.expected, subject.unit)} ({sigma_text(peak.score)}). It is a sustained "
-            f"shift rather than a spike; no single period left the band {band}."
+            f"{fmt(peak.expected, subject.unit)} (normal range {normal}, "
+            f"{sigma_text(peak.score)}). It is a sustained shift rather than a spike; no single "
+            f"period crossed the alert threshold {threshold}."
         )
     else:
         first = (
             f"{subject.kpi} on {subject.element} reached {fmt(peak.observed, subject.unit)}, "
             f"{direction} the expected {fmt(peak.expected, subject.unit)} "
-            f"(band {band}, {sigma_text(peak.score)}) {when}."
+            f"(normal range {normal}, {sigma_text(peak.score)}; alert threshold {threshold}) "
+            f"{when}."
         )
     extras = []
     if facts.contributing:
@@ -142,7 +201,9 @@ def explanation(
         "direction": "above" if peak.observed >= peak.expected else "below",
         "observed": round(peak.observed, 6),
         "expected": round(peak.expected, 6),
+        # The alert band (kept under its old key for API readers); "normal" is what people see.
         "band": [round(peak.band_low, 6), round(peak.band_high, 6)],
+        "normal": normal_doc(peak, subject.unit),
         "sigma": round(peak.score, 3),
         "seasonal": seasonal(peak, subject.unit, zone),
         "contributing_kpis": list(facts.contributing),

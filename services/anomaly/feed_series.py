@@ -1,4 +1,10 @@
-"""The series behind an episode's chart: measurements, the detector's expected band, downsampled."""
+"""The series behind an episode's chart: measurements, expected value, normal range and alert
+threshold from the detector, downsampled.
+
+Two bands, two meanings: the normal range (expected +- NORMAL_SIGMA robust sigma) is what
+ordinary periods look like; the alert band (band_low/band_high, ~28 sigma) is where one
+period alone reaches the default alert confidence.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.anomaly.detect import band_for_series
+from services.anomaly.detect import NORMAL_COVERAGE, NORMAL_SIGMA, band_for_series, normal_range
 from services.db.models import Anomaly, Kpi, Measurement, utcnow
 from services.errors import NotFound
 
@@ -23,19 +29,22 @@ BAND_HISTORY = timedelta(days=28)
 MIN_CONTEXT = timedelta(days=1)
 MAX_CONTEXT = timedelta(days=14)
 MAX_POINTS = 2000
-COLUMNS = ["period_end", "value", "expected", "band_low", "band_high"]
+COLUMNS = ["period_end", "value", "expected", "normal_low", "normal_high", "band_low", "band_high"]
+BAND_COLUMNS = COLUMNS[2:]
 
 
 @dataclass(frozen=True)
 class EpisodeSeries:
     """What the chart draws: the shown window, its (downsampled) points and the band's origin."""
 
-    frame: pd.DataFrame  # COLUMNS; expected/band NaN where no band is known
+    frame: pd.DataFrame  # COLUMNS; expected/ranges NaN where the detector gave none
     window_start: datetime
     window_end: datetime
     points: int  # measurements in the window before downsampling
     band: str  # "detector", or "failed" when the detector could not score this series
     note: str
+    normal_sigma: float = NORMAL_SIGMA  # normal range: expected +- this many robust sigma
+    normal_coverage: float = NORMAL_COVERAGE  # share of ordinary periods inside it
 
     @property
     def downsampled(self) -> bool:
@@ -65,13 +74,15 @@ def episode_series(
     band, state, note = expected_band(values)
     kpi = session.get(Kpi, anomaly.kpi_id)
     if band is not None and kpi is not None:
-        # A band below 0 % or above 100 % says nothing a value could do: clip to the valid range.
+        # A range below 0 % or above 100 % says nothing a value could do: clip to the valid range.
         band = band.assign(
-            band_low=band["band_low"].clip(lower=kpi.valid_min, upper=kpi.valid_max),
-            band_high=band["band_high"].clip(lower=kpi.valid_min, upper=kpi.valid_max),
+            **{
+                column: band[column].clip(lower=kpi.valid_min, upper=kpi.valid_max)
+                for column in BAND_COLUMNS[1:]
+            }
         )
     frame = pd.DataFrame({"period_end": values.index, "value": values.to_numpy(dtype=float)})
-    for column in ("expected", "band_low", "band_high"):
+    for column in BAND_COLUMNS:
         frame[column] = band[column].to_numpy(dtype=float) if band is not None else np.nan
     shown = frame[(frame["period_end"] >= start) & (frame["period_end"] <= end)].reset_index(
         drop=True
@@ -126,7 +137,7 @@ def load_values(
 
 
 def expected_band(values: pd.Series) -> tuple[pd.DataFrame | None, str, str]:
-    """The detector's causal expected value and band for every period."""
+    """The detector's causal expected value, normal range and alert band for every period."""
     if values.empty:
         return None, "detector", ""
     try:
@@ -135,7 +146,8 @@ def expected_band(values: pd.Series) -> tuple[pd.DataFrame | None, str, str]:
         log.exception("band_for_series failed on a series of %d points", len(values))
         return None, "failed", "The expected band could not be computed for this series."
     aligned = result.reindex(values.index)
-    return aligned, "detector", ""
+    low, high = normal_range(aligned["expected"], aligned["band_low"], aligned["band_high"])
+    return aligned.assign(normal_low=low, normal_high=high), "detector", ""
 
 
 def downsample_indices(frame: pd.DataFrame, threshold: int) -> np.ndarray:

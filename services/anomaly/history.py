@@ -8,7 +8,8 @@ independent of how much history is stored.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -211,7 +212,21 @@ class LagCache:
         self.inventory: tuple | None = None  # type: ignore[type-arg]
         self.cold_loads = 0
         self.columns_read = 0
-        self.lock = threading.Lock()  # one run at a time uses it
+        self.lock = threading.Lock()  # one run at a time uses it: take it with claimed()
+
+    @contextmanager
+    def claimed(self) -> Iterator[bool]:
+        """Hold the cache for one run; False (nothing held) when another run holds it.
+
+        The lock is released when the block ends, whatever ends it: an exception anywhere in
+        a run must never leave the cache locked (every later run would load cold for good).
+        """
+        held = self.lock.acquire(blocking=False)
+        try:
+            yield held
+        finally:
+            if held:
+                self.lock.release()
 
     def clear(self) -> None:
         self.kpis.clear()

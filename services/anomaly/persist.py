@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.anomaly import annotate, changes, detect, explain, quality, severity
-from services.anomaly.episodes import EpisodeState, PeriodResult
+from services.anomaly.episodes import EpisodeState, PeriodResult, episode_confidence
 from services.anomaly.scoring import KpiInfo
 from services.db.models import Anomaly
 
@@ -83,6 +83,9 @@ def state_from_row(row: Anomaly) -> EpisodeState:
     doc = row.explanation or {}
     dq = row.data_quality or {}
     last = doc.get("last_anomalous_at")
+    # The row reports the episode's calibrated confidence; tracking continues on the
+    # periods' own (rows written before episode calibration hold only that).
+    period_confidence = float(doc.get("period_confidence", row.confidence))
     peak = PeriodResult(
         row.peak_at,
         row.observed,
@@ -90,7 +93,7 @@ def state_from_row(row: Anomaly) -> EpisodeState:
         row.band_low,
         row.band_high,
         row.score,
-        row.confidence,
+        period_confidence,
         True,
     )
     return EpisodeState(
@@ -99,7 +102,7 @@ def state_from_row(row: Anomaly) -> EpisodeState:
         started_at=row.started_at,
         last_anomalous_at=datetime.fromisoformat(last) if last else (row.ended_at or row.peak_at),
         peak=peak,
-        confidence=row.confidence,
+        confidence=period_confidence,
         periods=int(doc.get("periods", 1)),
         ended_at=row.ended_at,
         last_evaluated_at=row.last_evaluated_at,
@@ -196,6 +199,7 @@ def _save_one(session: Session, state: EpisodeState, batch: Batch) -> None:
         zone=batch.zone, facts=facts,
     )  # fmt: skip
     doc["periods"] = state.periods
+    doc["period_confidence"] = round(float(state.confidence), 4)
     doc["last_anomalous_at"] = state.last_anomalous_at.isoformat()
     doc["last_deviation_at"] = (state.last_deviation_at or state.last_anomalous_at).isoformat()
     # A problem on several cells of one site at once reaches all of them.
@@ -222,7 +226,7 @@ def _save_one(session: Session, state: EpisodeState, batch: Batch) -> None:
     row.band_low = _finite(peak.band_low)
     row.band_high = _finite(peak.band_high)
     row.score = _finite(peak.score)
-    row.confidence = round(float(state.confidence), 4)
+    row.confidence = round(episode_confidence(state, kpi.name), 4)
     row.severity = severity.severity_label(score)
     row.severity_score = score
     row.data_quality = dq

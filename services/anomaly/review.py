@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from services import kv
 from services.anomaly.calibration import (
     expected_calibration_error,
+    load_episode_table,
     load_table,
     reliability_table,
 )
@@ -48,6 +49,9 @@ class ModelSummary:
     calibration_version: str
     calibration_target: str
     calibration_fitted_on: str
+    episode_calibration_version: str = ""
+    episode_calibration_target: str = ""
+    episode_calibration_fitted_on: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ def model_summary(session: Session) -> ModelSummary:
     """The running detector, its version, thresholds and the shipped calibration's provenance."""
     thresholds = effective_thresholds(session)
     table = load_table()
+    episodes = load_episode_table()
     return ModelSummary(
         detector=DETECTOR,
         model_version=MODEL_VERSION,
@@ -117,6 +122,9 @@ def model_summary(session: Session) -> ModelSummary:
         calibration_version=table.version,
         calibration_target=table.target,
         calibration_fitted_on=table.fitted_on,
+        episode_calibration_version=episodes.version,
+        episode_calibration_target=episodes.target,
+        episode_calibration_fitted_on=episodes.fitted_on,
     )
 
 

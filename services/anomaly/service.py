@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -120,27 +121,29 @@ def run_detection(
     started = time.monotonic()
     now = now or utcnow()
     run = DetectionRun()
-    with db.session() as session:
-        step = detection_step(session)
-        ctx = Context(
-            step=step,
-            kpis={k.id: k for k in scoring.kpi_infos(session)},
-            inventory=annotate.Inventory(scoring.element_frame(session)),
-            zone=zone,
-            end_after=end_after,
-        )
-        cursor = _cursor(session)
-        limit = complete_until(session, now=now, step=step)
-        if cursor is None and limit is not None:
-            cursor = _first_cursor(session, limit=limit, step=step, kpi_ids=list(ctx.kpis))
-        if use_cache and cursor is not None:
-            ctx = replace(ctx, cache=_synced_cache(db, session, step=step, cursor=cursor))
-    try:
+    # The cache stays claimed until the run ends, and is released however it ends.
+    with ExitStack() as stack:
+        with db.session() as session:
+            step = detection_step(session)
+            ctx = Context(
+                step=step,
+                kpis={k.id: k for k in scoring.kpi_infos(session)},
+                inventory=annotate.Inventory(scoring.element_frame(session)),
+                zone=zone,
+                end_after=end_after,
+            )
+            cursor = _cursor(session)
+            limit = complete_until(session, now=now, step=step)
+            if cursor is None and limit is not None:
+                cursor = _first_cursor(session, limit=limit, step=step, kpi_ids=list(ctx.kpis))
+            if use_cache and cursor is not None:
+                cache = lag_cache(db)
+                # Another run of this process holds it: this one loads cold.
+                if stack.enter_context(cache.claimed()):
+                    synced = _synced_cache(cache, session, step=step, cursor=cursor)
+                    ctx = replace(ctx, cache=synced)
         _evaluate(db, ctx=ctx, cursor=cursor, limit=limit, now=now, run=run,
                   max_periods=max_periods, budget_s=budget_s, started=started)  # fmt: skip
-    finally:
-        if ctx.cache is not None:
-            ctx.cache.lock.release()
     run.seconds = round(time.monotonic() - started, 3)
     return run
 
@@ -176,23 +179,16 @@ def _evaluate(
 
 
 def _synced_cache(
-    db: Database, session: Session, *, step: timedelta, cursor: datetime
+    cache: history.LagCache, session: Session, *, step: timedelta, cursor: datetime
 ) -> history.LagCache | None:
-    """The lag cache with every column that may have changed dropped; None on any doubt.
-
-    Held (its lock) until the run ends; a concurrent run in the same process loads cold.
-    """
-    cache = lag_cache(db)
-    if not cache.lock.acquire(blocking=False):
-        return None
-    lags = detect.required_lags(detect.DetectorConfig(), pd.Timedelta(step))
+    """The claimed lag cache with every column that may have changed dropped; None on doubt."""
     try:
+        lags = detect.required_lags(detect.DetectorConfig(), pd.Timedelta(step))
         # Before re-evaluation marks are processed and before any column is read.
         cache.sync(session, step=step, lags=lags, since=cursor + step - step * max(lags))
     except Exception:
         log.warning("lag cache check failed; cold load", exc_info=True)
         cache.clear()
-        cache.lock.release()
         return None
     return cache
 

@@ -2,6 +2,14 @@
 
 A threshold is the minimum calibrated confidence (0-1) at which a period counts as anomalous
 for that KPI, or at which a use case acts on an anomaly. Unset means the detector's default.
+
+Periods and episodes: a period at or above the threshold opens (or extends) an episode;
+the episode then reports its own calibrated confidence (services/anomaly/calibration.py,
+episode table): the probability that the episode as a whole overlaps a real incident.
+That is below a period's for short, uncorroborated episodes, so an episode can report less
+than the threshold that opened it. 0.5 keeps one meaning at both levels: "more likely than
+not" (a period inside an incident; an episode overlapping one), and filtering the feed at
+0.5 keeps the episodes that are more likely real than not.
 """
 
 from __future__ import annotations

@@ -7,9 +7,11 @@ are given through the feedback action, judged against the simulator's ground tru
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from dash.testing.composite import DashComposite
@@ -29,6 +31,7 @@ from testkit import add_user, settings_for
 from app import create_app
 from services import jobs, scheduler
 from services.anomaly import actions, review
+from services.anomaly.calibration import expected_calibration_error
 from services.audit import Actor
 from services.config import Settings
 from services.db import Database
@@ -38,6 +41,7 @@ from services.ingest.simfeed import SimulatorFeed
 pytestmark = pytest.mark.browser
 
 DAYS = 8  # the seasonal baseline needs a few days before episodes appear
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 OPERATOR = Actor(name="e2e-judge", role="operator")
 
 
@@ -82,6 +86,26 @@ def judge(session, incidents: pd.DataFrame) -> None:  # type: ignore[no-untyped-
         actions.give_feedback(session, anomaly_id=anomaly_id, label=label, note="", actor=OPERATOR)
 
 
+def record_calibration(db: Database) -> None:
+    """What the page's reliability view measures, and the same for the peak period confidence
+    the episodes reported before episode calibration (test-artifacts, for BENCHMARKS.md)."""
+    with db.session() as session:
+        result = review.calibration_review(session)
+        verdicts = review.latest_verdicts(session)
+        docs = dict(session.execute(select(Anomaly.id, Anomaly.explanation)).all())
+    peak = np.array([(docs[i] or {}).get("period_confidence", c) for i, c in
+                     zip(verdicts["anomaly_id"], verdicts["confidence"], strict=True)])  # fmt: skip
+    hit = (verdicts["label"] == "true_anomaly").to_numpy(dtype=float)
+    body = {
+        "judged_episodes": int(result.n),
+        "ece_episode_confidence": round(float(result.ece), 4),
+        "ece_peak_period_confidence": round(expected_calibration_error(peak, hit), 4),
+        "share_confirmed": round(float(hit.mean()), 4),
+    }
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "e2e-detector-calibration.json").write_text(json.dumps(body, indent=1))
+
+
 def test_detector_page_on_stored_output(
     dash_duo: DashComposite, server_errors: ServerErrors, e2e_db: Database
 ) -> None:
@@ -91,6 +115,7 @@ def test_detector_page_on_stored_output(
         runs = session.scalars(select(JobRun).where(JobRun.job_id == review.JOB_ID)).all()
     assert judged >= review.MIN_VERDICTS
     assert runs
+    record_calibration(e2e_db)
     clear_problems(dash_duo, server_errors)
     for size, name in ((DESK, "detector-review-desk"), (WALL, "detector-review-1920")):
         open_page(dash_duo, "/detector", size=size)
@@ -102,4 +127,26 @@ def test_detector_page_on_stored_output(
     assert dash_duo.find_elements("#detector-reliability .scatterlayer .trace")
     assert not dash_duo.find_elements("#detector-reliability canvas.gl-canvas")
     assert dash_duo.find_elements("#detector-volume .barlayer .trace")
+    assert not page_problems(dash_duo, server_errors)
+
+
+def test_simulated_episode_shows_its_normal_range(
+    dash_duo: DashComposite, server_errors: ServerErrors, e2e_db: Database
+) -> None:
+    """A detected episode's chart shades the normal range and draws the alert threshold apart."""
+    with e2e_db.session() as session:
+        ended = session.scalars(select(Anomaly).where(Anomaly.ended_at.is_not(None))).all()
+        # The longest episode on an element with its own history: what a congestion looks like.
+        own = [a for a in ended if "cold_start" not in (a.data_quality or {}).get("flags", [])]
+        top = max(own or ended, key=lambda a: ((a.explanation or {}).get("periods", 1), a.score))
+    clear_problems(dash_duo, server_errors)
+    open_page(dash_duo, f"/anomalies/{top.id}", size=DESK)
+    dash_duo.wait_for_element("#anomaly-episode-chart .main-svg")
+    dash_duo.wait_for_contains_text("#anomaly-episode-chart", "normal range (expected ± 3σ")
+    dash_duo.wait_for_contains_text("#anomaly-episode-chart", "alert threshold")
+    screenshot(dash_duo, "anomaly-episode-simulated-desk")
+    full_page_screenshot(dash_duo, "anomaly-episode-simulated-desk-full")
+    page = dash_duo.find_element(".page").text
+    assert "Normal range" in page
+    assert "Alert threshold" in page
     assert not page_problems(dash_duo, server_errors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from datetime import UTC
 
 import pytest
 from anomaly_feed_support import Sample, add_episodes
@@ -12,6 +13,7 @@ from pages_support import run_callback, text_of
 from sqlalchemy import select
 
 from services import audit
+from services.anomaly import detect
 from services.db import Database
 from services.db.models import Anomaly, AnomalyFeedback, Incident
 from services.errors import Forbidden
@@ -73,7 +75,38 @@ def test_episode_page_renders_series_explanation_and_context(
     kinds = {t["type"] if isinstance(t, dict) else t.type for t in traces}
     assert kinds == {"scatter"}  # SVG, not WebGL
     names = {t["name"] if isinstance(t, dict) else t.name for t in traces}
-    assert {"observed", "peak"} <= names
+    assert {"observed", "peak", "expected", "alert threshold"} <= names
+    assert any(str(n).startswith("normal range (expected ± 3σ") for n in names)
+    # This stored explanation predates the normal range: its band is named the alert band.
+    assert "alert band" in text
+
+
+def test_explanation_panel_names_the_normal_range_and_the_alert_threshold_apart(
+    page, signed_in, db: Database, sample: Sample
+) -> None:  # type: ignore[no-untyped-def]
+    """The words of the chart legend, the caption and the explanation are the same."""
+    from components.anomaly_episode import explanation_panel, normal_words
+    from services.anomaly import explain, feed
+    from services.anomaly.episodes import PeriodResult
+
+    with db.session() as session:
+        episode = feed.episode_detail(session, anomaly_id=sample.spike).episode
+    alert = detect.band_sigma(detect.DEFAULT_CONFIG)
+    peak = PeriodResult(episode.peak_at, 97.4, 58.0, 58.0 - alert, 58.0 + alert, 39.4, 0.9, True)
+    doc = explain.explanation(
+        explain.Subject("SITE-0042 C1", "prb_util_dl", "%"), peak,
+        started_at=episode.started_at, ended_at=None, zone=UTC, facts=explain.Facts(),
+    )  # fmt: skip
+    text = text_of(explanation_panel(doc, episode))
+    assert "Normal range" in text
+    assert "55.0–61.0%" in text  # expected 58 +- 3 sigma (sigma 1)
+    assert normal_words(detect.NORMAL_SIGMA, detect.NORMAL_COVERAGE) in text
+    assert "Alert threshold" in text
+    assert f"{58.0 + alert:.1f}" in text
+    assert "above the normal range" in text
+    with signed_in("viewer"):
+        layout = page.layout(anomaly_id=str(sample.spike))
+    assert normal_words(detect.NORMAL_SIGMA, detect.NORMAL_COVERAGE) in text_of(layout)
 
 
 def test_suppressed_episode_shows_its_change_window(page, signed_in, sample: Sample) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.anomaly import changes, explain, severity
+import pytest
+
+from services.anomaly import changes, detect, explain, severity
 from services.anomaly.episodes import PeriodResult
 
 T0 = datetime(2026, 11, 17, 17, 0, tzinfo=UTC)  # Tuesday 18:00 in Berlin
@@ -38,7 +40,7 @@ def test_explanation_has_every_contract_key_and_plain_summary() -> None:
     assert doc["band"] == [30.2, 52.3]
     assert doc["sigma"] == 7.4
     assert doc["seasonal"]["slot"] == "Tuesday 18:00"
-    assert doc["seasonal"]["text"] == "Typical for Tuesday 18:00 is 41.0%."
+    assert doc["seasonal"]["text"].startswith("Typical for Tuesday 18:00 is 41.0%, normally within")
     assert doc["contributing_kpis"][0]["kpi"] == "active_users"
     assert doc["peers"]["size"] == 9
     assert doc["changes"][0]["id"] == 7
@@ -78,9 +80,33 @@ def test_a_sustained_shift_inside_the_band_is_not_called_a_band_breach() -> None
     )
     summary = doc["summary"]
     assert "sustained shift rather than a spike" in summary
-    assert "no single period left the band 0" in summary
+    assert "no single period crossed the alert threshold 100%" in summary
     assert "at Tue 17:00" in summary  # a one-period episode has one time, not "from X to X"
     assert "reached" not in summary
+
+
+def test_normal_range_is_a_few_sigma_and_the_alert_threshold_stays_separate() -> None:
+    """People see expected +- NORMAL_SIGMA; the ~28-sigma alert band is named apart."""
+    alert = detect.band_sigma(detect.DEFAULT_CONFIG)
+    spread = 2.0
+    peak = PeriodResult(
+        T0, 93.1, 41.0, 41.0 - alert * spread, 41.0 + alert * spread, 26.0, 0.9, True
+    )
+    doc = explain.explanation(SUBJECT, peak, started_at=T0, ended_at=None, zone=BERLIN,
+                              facts=explain.Facts())  # fmt: skip
+    normal = doc["normal"]
+    low, high = normal["range"]
+    assert low == pytest.approx(41.0 - detect.NORMAL_SIGMA * spread)
+    assert high == pytest.approx(41.0 + detect.NORMAL_SIGMA * spread)
+    assert normal["alert_threshold"] == pytest.approx(41.0 + alert * spread)
+    assert normal["coverage"] == detect.NORMAL_COVERAGE
+    assert doc["seasonal"]["normal_range"] == normal["range"]
+    # The summary, the seasonal text and the panels use the same words.
+    assert "normal range 35.0–47.0%" in doc["summary"]
+    assert f"alert threshold {41.0 + alert * spread:.1f}%" in doc["summary"]
+    assert "normally within 35.0–47.0%" in doc["seasonal"]["text"]
+    assert "about 95% of ordinary periods" in normal["text"]
+    assert "band" not in doc["summary"]
 
 
 def test_peers_text_says_when_the_problem_is_local() -> None:

@@ -12,7 +12,7 @@ from anomaly_feed_support import Sample, add_episodes
 from testkit import seeded_database
 
 from services import audit
-from services.anomaly import actions, feed, feed_series
+from services.anomaly import actions, detect, feed, feed_series
 from services.audit import Actor
 from services.db import Database
 from services.errors import InvalidInput, NotFound
@@ -168,6 +168,19 @@ def test_series_uses_latest_revision_and_draws_the_band(db: Database, sample: Sa
     assert frame["band_high"].notna().any()
     assert (onset["value"] > onset["band_high"]).all()
     assert (frame["band_high"].dropna() <= 100).all()  # clipped to the KPI's valid range
+    # The normal range people see sits inside the alert band: a few sigma, not tens.
+    ranged = frame.dropna(subset=["normal_low", "normal_high", "band_low", "band_high"])
+    assert len(ranged)
+    assert (ranged["normal_low"] >= ranged["band_low"]).all()
+    assert (ranged["normal_high"] <= ranged["band_high"]).all()
+    assert (ranged["normal_low"] <= ranged["expected"]).all()
+    assert (ranged["expected"] <= ranged["normal_high"]).all()
+    unclipped = ranged[(ranged["band_high"] < 100) & (ranged["band_low"] > 0)]
+    width = (unclipped["normal_high"] - unclipped["expected"]) / (
+        unclipped["band_high"] - unclipped["expected"]
+    )
+    ratio = detect.NORMAL_SIGMA / detect.band_sigma(detect.DEFAULT_CONFIG)
+    assert width.dropna().to_numpy() == pytest.approx(ratio)
 
 
 def test_series_is_downsampled_keeping_the_peak(db: Database, sample: Sample) -> None:

@@ -189,3 +189,57 @@ def test_service_cached_and_cold_give_the_same_episodes(
         database.dispose()
     assert results[0] == results[1]
     assert results[0]
+
+
+def test_the_cache_lock_is_released_whatever_ends_the_claim() -> None:
+    cache = history.LagCache()
+
+    def failing_run() -> None:
+        with cache.claimed() as held:
+            assert held
+            assert cache.lock.locked()
+            raise RuntimeError("a run failed")
+
+    with pytest.raises(RuntimeError, match="a run failed"):
+        failing_run()
+    assert not cache.lock.locked()
+    with cache.claimed() as first:
+        with cache.claimed() as second:  # a concurrent run in the same process
+            assert first
+            assert not second
+        assert cache.lock.locked()  # the second claim released nothing it did not hold
+    assert not cache.lock.locked()
+
+
+def test_a_failing_run_never_leaves_the_cache_locked(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Errors while syncing, evaluating or closing the session release the lock."""
+    frame = series(periods=8)
+    ingest(db, frame, at=END + timedelta(minutes=10))
+    now = END + timedelta(minutes=31)
+    cache = service.lag_cache(db)
+
+    def boom(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    with monkeypatch.context() as patch:  # sync fails: a cold load, lock free afterwards
+        patch.setattr(history.LagCache, "sync", boom)
+        run = service.run_detection(db, now=now, max_periods=1)
+        assert run.periods == 1
+    assert not cache.lock.locked()
+    with monkeypatch.context() as patch:  # evaluation fails after the cache was synced
+        patch.setattr(service, "_evaluate", boom)
+        with pytest.raises(RuntimeError):
+            service.run_detection(db, now=now)
+    assert not cache.lock.locked()
+    with monkeypatch.context() as patch:  # the first session fails after the claim
+        patch.setattr(service, "complete_until", boom)
+        patch.setattr(service, "_cursor", lambda _s: END - STEP * 3)
+        with pytest.raises(RuntimeError):
+            service.run_detection(db, now=now)
+    assert not cache.lock.locked()
+    run = service.run_detection(db, now=now)  # and the cache serves the next run
+    assert cache.lock.acquire(blocking=False)
+    cache.lock.release()
+    assert run.failures == []

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from services import kv
-from services.anomaly import detect, history, scoring, service
+from services.anomaly import calibration, detect, history, persist, scoring, service
 from services.anomaly.thresholds import SETTING_KEY
 from services.db import Database, connect, upgrade_to_head
 from services.db.models import Anomaly, ChangeWindow, Element, ReevaluationMark
@@ -160,7 +160,15 @@ def test_spikes_become_explained_episodes_grouped_by_site(db: Database) -> None:
     assert 35 < c1.expected < 45
     assert c1.band_low < c1.expected < c1.band_high
     assert c1.score > 8
-    assert 0.5 <= c1.confidence <= 1.0
+    # Periods open the episode at the threshold; the episode reports its own calibrated
+    # confidence (peak period confidence, 3 periods, corroborated by active_users).
+    peak_confidence = c1.explanation["period_confidence"]
+    assert 0.5 <= peak_confidence <= 1.0
+    table = calibration.load_episode_table()
+    assert c1.confidence == pytest.approx(table.confidence(peak_confidence, 3, 1)[0], abs=1e-4)
+    # Tracking goes on from the periods' confidence, never from the episode's own.
+    assert persist.state_from_row(c1).confidence == peak_confidence
+    assert persist.state_from_row(c1).peak.confidence == peak_confidence
     assert c1.detector == detect.DETECTOR
     assert c1.model_version == detect.MODEL_VERSION
     assert c1.severity in ("critical", "major", "minor", "warning")
@@ -234,7 +242,7 @@ def test_suspect_data_lowers_confidence_and_says_so(db: Database) -> None:
     c2 = next(a for a in episodes(db) if names(db)[a.element_id] == "SITE-0001-C2")
     assert "suspect" in c2.data_quality["flags"]
     assert c2.data_quality["factor"] < 1.0
-    assert c2.confidence <= 0.99 * c2.data_quality["factor"] + 1e-9
+    assert c2.explanation["period_confidence"] <= 0.99 * c2.data_quality["factor"] + 1e-9
     assert "suspect" in c2.explanation["data_quality"]["text"]
 
 
