@@ -2,13 +2,36 @@
 
 from services.api.views import (
     admin,
+    adoption,
     alarms,
     anomalies,
     audit,
+    change_windows,
+    disagreements,
     forecasts,
+    incidents,
     inventory,
     meta,
+    oncall,
+    recommendations,
     telemetry,
+    use_cases,
 )
 
-__all__ = ["admin", "alarms", "anomalies", "audit", "forecasts", "inventory", "meta", "telemetry"]
+__all__ = [
+    "admin",
+    "adoption",
+    "alarms",
+    "anomalies",
+    "audit",
+    "change_windows",
+    "disagreements",
+    "forecasts",
+    "incidents",
+    "inventory",
+    "meta",
+    "oncall",
+    "recommendations",
+    "telemetry",
+    "use_cases",
+]
