@@ -18,6 +18,7 @@ from components.format import age, ago, count, short_time
 if TYPE_CHECKING:  # data shapes only: components never reach the services at run time
     from services.anomaly.wall import AreaHealth, EpisodeRow, WallSnapshot
     from services.ingest.health import SourceFreshness
+    from services.oncall.resolve import OwnerAnswer
 
 SEVERITIES = ("critical", "major", "minor", "warning")
 SEVERITY_LABELS = {"critical": "Critical", "major": "Major", "minor": "Minor", "warning": "Warning"}
@@ -316,3 +317,83 @@ def _feed_update(view: View, old: View) -> Any:
         if new != was:
             patch[i] = feed_row(new)
     return patch
+
+
+# --- On call now (its own callback on the wall's refresh; redrawn only when it changes) -------
+
+
+def oncall_view(answers: Sequence[OwnerAnswer], *, zone: ZoneInfo, now: datetime) -> list[View]:
+    """Who is on call now per network domain, then per team owning AI components.
+
+    Only the hand-off time is shown (not a countdown), so the tile changes at hand-offs only.
+    """
+    tiles = [
+        _oncall_tile(a.subject_key, a, zone=zone, now=now)
+        for a in answers
+        if a.subject_kind == "domain"
+    ]
+    seen: set[int] = set()
+    for answer in answers:
+        team = answer.oncall.team
+        if answer.subject_kind == "component" and team.id not in seen:
+            seen.add(team.id)
+            tiles.append(_oncall_tile(team.name, answer, zone=zone, now=now, ai=True))
+    return tiles
+
+
+def _oncall_tile(
+    label: str, answer: OwnerAnswer, *, zone: ZoneInfo, now: datetime, ai: bool = False
+) -> View:
+    oncall = answer.oncall
+    if ai and "ai" not in label.lower().split():
+        label = f"AI · {label}"
+    return {
+        "label": label,
+        "ai": ai,
+        "person": oncall.person.name if oncall.person else None,
+        "team": oncall.team.name,
+        "until": handoff_text(oncall.until, zone=zone, now=now),
+    }
+
+
+def handoff_text(moment: datetime | None, *, zone: ZoneInfo, now: datetime) -> str:
+    """`until 07:00` today, `until Fri 07:00` within a week, `until Dec 04` beyond; '' unknown."""
+    if moment is None:
+        return ""
+    local, today = moment.astimezone(zone), now.astimezone(zone).date()
+    if local.date() == today:
+        return f"until {local:%H:%M}"
+    if (local.date() - today).days < 7:
+        return f"until {local:%a %H:%M}"
+    return f"until {local:%b %d}"
+
+
+def oncall_tiles(view: Sequence[View]) -> list[Any] | html.Div:
+    """The on-call strip: the label, then one tile per domain and for the AI."""
+    if not view:
+        return html.Div(
+            "On call: no ownership recorded yet, so nobody would be paged.",
+            className="wall-oncall-empty",
+        )
+    tiles = [
+        html.Div(
+            [
+                html.Div(t["label"], className="wall-oncall-label", title=t["team"]),
+                html.Div(t["person"] or "nobody on call", className="wall-oncall-person"),
+                html.Div(t["until"], className="wall-oncall-until"),
+            ],
+            className="wall-oncall-tile"
+            + (" wall-oncall-ai" if t["ai"] else "")
+            + ("" if t["person"] else " wall-oncall-nobody"),
+            key=f"{'ai' if t['ai'] else 'domain'}-{t['label']}",
+        )
+        for t in view
+    ]
+    return [html.Div("On call now", className="wall-oncall-title"), *tiles]
+
+
+def oncall_updates(view: list[View], previous: list[View] | None) -> tuple[Any, Any]:
+    """(stored view, tiles): both untouched when nothing changed since the last refresh."""
+    if previous == view:
+        return no_update, no_update
+    return view, oncall_tiles(view)

@@ -13,12 +13,21 @@ from components.cards import section
 from components.figures import period_volume_lines, region_trend
 from components.grid import data_grid
 from components.overview import inventory_tiles, regions_table, sources_table
-from components.wall import FEED_HEAD, LOADING, feed_rows, panel_updates, wall_view
+from components.wall import (
+    FEED_HEAD,
+    LOADING,
+    feed_rows,
+    oncall_updates,
+    oncall_view,
+    panel_updates,
+    wall_view,
+)
 from services import inventory
 from services.anomaly.wall import FEED_LIMIT, wall_snapshot
 from services.auth import ALL_ROLES
 from services.db.models import Kpi, utcnow
 from services.ingest.health import source_freshness
+from services.oncall.resolve import oncall_board
 from services.web.authz import allow
 from services.web.context import beacon
 from services.web.principal import current_principal
@@ -61,6 +70,8 @@ WALL_FEED_NOTE = "overview-wall-feed-note"
 WALL_REGIONS = "overview-wall-regions"
 WALL_DOMAINS = "overview-wall-domains"
 WALL_SOURCES = "overview-wall-sources"
+WALL_ONCALL = "overview-wall-oncall"
+WALL_ONCALL_VIEW = "overview-wall-oncall-view"
 
 REFRESH_MS = 30_000  # desk panels: inventory and volumes change slowly
 WALL_REFRESH_S = 15
@@ -173,6 +184,7 @@ def _wall(interval_ms: int, *, limit: int) -> html.Div:
             dcc.Store(id=WALL_VIEW),
             dcc.Store(id=WALL_STATUS),
             dcc.Store(id=WALL_SEEN),
+            dcc.Store(id=WALL_ONCALL_VIEW),
             html.Div(
                 [
                     html.H2("Network status", className="wall-title"),
@@ -186,7 +198,18 @@ def _wall(interval_ms: int, *, limit: int) -> html.Div:
                 id=WALL_BODY,
                 className="wall-body",
                 children=[
-                    html.Div(id=WALL_COUNTS, className="wall-counts"),
+                    # Counts and who is on call share the top row: a wall has no spare line.
+                    html.Div(
+                        className="wall-top",
+                        children=[
+                            html.Div(id=WALL_COUNTS, className="wall-counts"),
+                            html.Div(
+                                html.Div("On call now: loading…", className="wall-oncall-empty"),
+                                id=WALL_ONCALL,
+                                className="wall-oncall",
+                            ),
+                        ],
+                    ),
                     html.Div(
                         className="wall-main",
                         children=[
@@ -269,6 +292,27 @@ def refresh_wall(
     view = wall_view(snapshot, freshness, zone=ctx.settings.zone, now=now)
     stored, *panels = panel_updates(view, previous)
     return (stored, {"ok": True, "at": now.isoformat(), "failed_since": None}, *panels)
+
+
+@dash.callback(
+    Output(WALL_ONCALL_VIEW, "data"),
+    Output(WALL_ONCALL, "children"),
+    Input(WALL_REFRESH, "n_intervals"),
+    State(WALL_ONCALL_VIEW, "data"),
+)
+@allow(ALL_ROLES, kiosk=True)
+def refresh_oncall(_n: int | None, previous: list[dict[str, Any]] | None = None) -> tuple:
+    """Who is on call per domain and for the AI; redrawn only when someone changes."""
+    ctx = beacon()
+    now = utcnow()
+    try:
+        with ctx.db.session() as session:
+            answers = oncall_board(session, now=now)
+    except SQLAlchemyError as exc:
+        # The tile keeps the last names it showed; the wall's own label says data is old.
+        log.warning("wall on-call refresh failed: %s", exc.__class__.__name__)
+        return dash.no_update, dash.no_update
+    return oncall_updates(oncall_view(answers, zone=ctx.settings.zone, now=now), previous)
 
 
 def _feed_limit(config: dict[str, Any] | None) -> int:

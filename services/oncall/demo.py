@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -36,7 +37,9 @@ class DemoPerson:
 
     @property
     def email(self) -> str:
-        local = self.name.lower().replace(" ", ".").replace("'", "")
+        # Mail systems still expect ASCII local parts: "Marković" becomes "markovic".
+        folded = unicodedata.normalize("NFKD", self.name).encode("ascii", "ignore").decode()
+        local = folded.lower().replace(" ", ".").replace("'", "")
         return f"{local}@noc.example.net"
 
 
