@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from services.anomaly import service as anomaly_service
+from services.automation.actuators import simulator_effects
 from services.config import Settings
 from services.db import Database
 from services.forecast import rollup
@@ -14,6 +15,7 @@ from services.ingest import drift, gaps, health
 from services.ingest.dropfolder import poll_drop_folder
 from services.ingest.replay import replay_stuck_batches
 from services.scheduler import JobResult, JobSpec, report_progress
+from services.trust_jobs import trust_jobs
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,6 @@ SIMULATOR_JOB = "simulator.feed"
 SIMULATOR_EVERY_S = 60
 DETECT_MAX_PERIODS = 96 * 30
 DETECT_BUDGET_S = 40.0
-ROLLUP_EVERY_S = 3600
 ROLLUP_DAYS_BACK = 3  # late data within three days still lands in the daily aggregates
 # Fits run in worker processes; the budget bounds how long a run holds its scheduler thread
 # (the series left over stay stale and are taken up by the next run).
@@ -60,7 +61,7 @@ def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
         JobSpec(
             rollup.JOB_ID,
             lambda: rollup_daily(db, settings),
-            ROLLUP_EVERY_S,
+            rollup.JOB_EVERY_S,
             "Daily busy-hour aggregates of complete days (capacity forecast input)",
             run_at_start=True,
         ),
@@ -78,6 +79,7 @@ def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
             "Re-process batches interrupted by a crash or failed earlier",
         ),
     ]
+    jobs.extend(trust_jobs(db, settings))
     if settings.drop_dir is not None:
         directory = settings.drop_dir
         jobs.append(
@@ -120,6 +122,9 @@ def simulator_job(db: Database, settings: Settings) -> JobSpec:
                 log.exception("seeding the simulated daily archive failed")
                 detail["archive_error"] = f"{type(exc).__name__}: {exc}"[:500]
                 archive["done"] = archive["attempts"] >= ARCHIVE_ATTEMPTS
+        with db.session() as session:
+            # Actions executed on the simulated network show in the KPIs delivered next.
+            feed.simulator.set_effects(simulator_effects(session))
         result = feed.catch_up()
         return JobResult(
             rows=result.accepted,

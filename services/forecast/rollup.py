@@ -33,6 +33,7 @@ from services.forecast.store import forecast_kpis
 from services.ingest.simulator import NetworkSimulator
 
 JOB_ID = "forecast.rollup"
+JOB_EVERY_S = 3600
 MEASURED = "measurements"
 ARCHIVE = "simulator_archive"
 MAX_CHUNK_DAYS = 7

@@ -10,11 +10,14 @@ from datetime import datetime
 import pandas as pd
 
 from services import kv
+from services.automation.use_cases import assign_owners
 from services.config import Settings
 from services.db import Database
 from services.db.models import utcnow
+from services.decisions.demo import backfill_history
 from services.ingest.pipeline import ingest_records
 from services.ingest.simulator import NetworkSimulator, SimBatch, SimConfig, live_start
+from services.oncall.demo import seed_demo_oncall
 from services.seed import ensure_simulator_sources, register_topology
 
 log = logging.getLogger(__name__)
@@ -70,10 +73,19 @@ class SimulatorFeed:
         self.period = self.simulator.config.period
 
     def prepare(self) -> int:
-        """Register the simulator's sources and inventory; returns elements added."""
+        """Register sources, inventory, demo on-call and trust history; returns elements added."""
+        now = utcnow()
         with self.db.session(write=True) as session:
             ensure_simulator_sources(session)
-            return register_topology(session, self.simulator.topology)
+            added = register_topology(session, self.simulator.topology)
+            # After the sources and use cases: each becomes an `ingest:<source>` or
+            # `usecase:<key>` component the demo's AI platform team owns and is on call for.
+            seed_demo_oncall(session, now=now)
+            assign_owners(session)
+            # Weeks of simulated decisions, disagreements and reviews (labelled simulated), so
+            # the adoption and disagreement pages have trends on first start; written once.
+            backfill_history(session, now=now)
+            return added
 
     def delivered_until(self) -> pd.Timestamp:
         """Every simulated delivery at or before this instant has been ingested."""
