@@ -24,6 +24,7 @@ FRESHNESS_REFRESH_MS = 30_000
 class NavItem:
     name: str
     path: str
+    group: str | None = None  # pages of one group share a drop-down menu in the top bar
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,55 @@ def app_shell(*, user: ShellUser, nav: Sequence[NavItem], tz_name: str) -> html.
     )
 
 
+def nav_entries(nav: Sequence[NavItem]) -> list[Any]:
+    """Top-level links and group menus, in the order their first page appears.
+
+    A group with a single page the user may open is shown as a plain link: a menu with
+    one entry only costs a click.
+    """
+    groups: dict[str, list[NavItem]] = {}
+    order: list[str | NavItem] = []
+    for item in nav:
+        if item.group is None:
+            order.append(item)
+            continue
+        if item.group not in groups:
+            groups[item.group] = []
+            order.append(item.group)
+        groups[item.group].append(item)
+    entries: list[Any] = []
+    for entry in order:
+        if isinstance(entry, NavItem):
+            entries.append(_nav_link(entry))
+        elif len(groups[entry]) == 1:
+            entries.append(_nav_link(groups[entry][0]))
+        else:
+            entries.append(_nav_group(entry, groups[entry]))
+    return entries
+
+
+def _nav_link(item: NavItem) -> dcc.Link:
+    return dcc.Link(item.name, href=item.path, className="nav-link", id=f"nav-{_slug(item.name)}")
+
+
+def _nav_group(name: str, items: Sequence[NavItem]) -> html.Div:
+    return html.Div(
+        className="nav-group",
+        children=[
+            html.Button(
+                [name, html.Span("▾", className="nav-caret")],
+                type="button",
+                className="nav-link nav-group-label",
+                id=f"nav-group-{_slug(name)}",
+                **{"aria-haspopup": "true"},
+            ),
+            html.Div([_nav_link(item) for item in items], className="nav-menu", role="menu"),
+        ],
+    )
+
+
 def _top_bar(*, user: ShellUser, nav: Sequence[NavItem], tz_name: str) -> html.Header:
-    links = [
-        dcc.Link(item.name, href=item.path, className="nav-link", id=f"nav-{_slug(item.name)}")
-        for item in nav
-    ]
+    links = nav_entries(nav)
     right: list[Any] = [
         html.Span("checking data…", id=SHELL_FRESHNESS, className="pill pill-muted"),
         html.Div(

@@ -25,6 +25,22 @@ from services.web.authz import allow, page_allows
 from services.web.context import beacon
 from services.web.principal import current_principal
 
+# The top bar groups pages by what people come to do; pages not listed stand on their own.
+NAV_GROUPS = {
+    "/anomalies": "Network",
+    "/forecasts": "Network",
+    "/data-health": "Network",
+    "/oncall": "Operations",
+    "/incidents": "Operations",
+    "/recommendations": "AI oversight",
+    "/use-cases": "AI oversight",
+    "/disagreements": "AI oversight",
+    "/detector": "AI oversight",
+    "/adoption": "AI oversight",
+    "/audit": "System",
+    "/admin": "System",
+}
+
 
 def serve_layout() -> html.Div:
     """The shell for whoever asks: navigation lists only the pages their role may open."""
@@ -33,7 +49,7 @@ def serve_layout() -> html.Div:
     if principal is None:  # the guard refuses anonymous layout requests; belt and braces
         return html.Div("Sign in first.", className="page-message")
     nav = [
-        NavItem(name=page.name, path=page.path)
+        NavItem(name=page.name, path=page.path, group=NAV_GROUPS.get(page.path))
         for page in ctx.pages
         if page.path_template is None
         and page.module.split(".")[-1] != "not_found_404"
@@ -93,6 +109,15 @@ function(pathname) {
         const active = href === "/" ? pathname === "/" : (pathname || "").startsWith(href);
         link.classList.toggle("active", active);
     });
+    // A group's label lights up with its current page; following a link closes the menu.
+    document.querySelectorAll("#shell-nav .nav-group").forEach(function(group) {
+        const label = group.querySelector(".nav-group-label");
+        label.classList.toggle("active", !!group.querySelector("a.nav-link.active"));
+        label.blur();
+    });
+    if (document.activeElement && document.activeElement.closest("#shell-nav")) {
+        document.activeElement.blur();
+    }
     return window.dash_clientside.no_update;
 }
 """
