@@ -113,7 +113,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, embedded: bool = 
             env, "BEACON_FORECAST_WORKERS", min(os.cpu_count() or 1, 8), minimum=1, maximum=256
         ),
         forecast_timeout_s=_float(env, "BEACON_FORECAST_TIMEOUT_S", 60.0, minimum=1.0),
-        forecast_horizon_days=_int(env, "BEACON_FORECAST_HORIZON_DAYS", 90, minimum=7, maximum=730),
+        # Breach risk is reported at 30, 60 and 90 days; a shorter horizon leaves the longer
+        # ones unknown.
+        forecast_horizon_days=_int(
+            env, "BEACON_FORECAST_HORIZON_DAYS", 90, minimum=30, maximum=730
+        ),
         forecast_every_s=_int(env, "BEACON_FORECAST_EVERY_S", 900, minimum=60, maximum=86400),
         # Public holidays are a forecast regressor; the simulated network lives in Germany.
         holidays_country=env.get(

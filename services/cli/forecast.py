@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -150,7 +151,10 @@ def forecast(
         day = lambda t: None if t is None else t.date().isoformat()  # noqa: E731
         summary = {
             "capacity": capacity,
-            **{f"p_breach_{h}": round(p, 4) for h, p in risk.p_by_horizon.items()},
+            **{
+                f"p_breach_{h}": None if math.isnan(p) else round(p, 4)
+                for h, p in risk.p_by_horizon.items()
+            },
             "breach_date": day(risk.date),
             "breach_date_low": day(risk.date_low),
             "breach_date_high": day(risk.date_high),

@@ -6,7 +6,8 @@ otherwise), so one noisy day does not count; the window must be full, so the ear
 possible breach is the `sustain_days`-th forecast day. Sub-daily paths are first reduced to
 one value per day (the daily maximum, or minimum when lower is worse). The probability of a
 breach within H days is the share of paths whose first breach is at most H days after `start`
-(default: the day before the first forecast day, i.e. the last day of history).
+(default: the day before the first forecast day, i.e. the last day of history); it is NaN
+for a horizon the forecast does not reach.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def breach_risk(
         sustain_days=sustain_days,
     )
     n = max(1, first.size)
-    p = {int(h): float(np.sum(first <= h) / n) for h in horizons}
+    covered = float(offsets[-1]) if offsets.size else 0.0
+    # A horizon past the last forecast day is unknown, not "no breach".
+    p = {int(h): float(np.sum(first <= h) / n) if h <= covered else np.nan for h in horizons}
 
     def as_date(q: float) -> pd.Timestamp | None:
         value = _order_stat(first, q) if first.size else np.inf

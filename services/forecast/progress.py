@@ -28,7 +28,14 @@ def status(db: Database) -> dict[str, Any]:
         risk = session.execute(
             select(
                 func.count().filter(CapacityRisk.p_breach_30 >= AT_RISK),
-                func.count().filter(CapacityRisk.p_breach_90 >= AT_RISK),
+                # A forecast shorter than 90 days still puts a series at risk within 90 days
+                # when it breaches earlier: P(by 90) is at least P(by 60) and P(by 30).
+                func.count().filter(
+                    func.coalesce(
+                        CapacityRisk.p_breach_90, CapacityRisk.p_breach_60, CapacityRisk.p_breach_30
+                    )
+                    >= AT_RISK
+                ),
                 func.max(Forecast.fitted_at),
             )
             .select_from(Forecast)

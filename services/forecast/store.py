@@ -120,17 +120,21 @@ def save_forecast(
                 paths=encode_paths(paths),
             )
         )
-    if risk is not None and threshold is not None:
-        p = {int(h): float(v) for h, v in risk.p_by_horizon.items()}
+    # NaN = a horizon the forecast does not reach: stored as unknown, not as "no breach".
+    p = {
+        int(h): None if math.isnan(float(v)) else float(v)
+        for h, v in (risk.p_by_horizon.items() if risk is not None else ())
+    }
+    if risk is not None and threshold is not None and any(v is not None for v in p.values()):
         session.add(
             CapacityRisk(
                 forecast_id=forecast.id,
                 element_id=element_id,
                 kpi_id=kpi_id,
                 threshold=float(threshold),
-                p_breach_30=p[30],
-                p_breach_60=p[60],
-                p_breach_90=p[90],
+                p_breach_30=p.get(30),
+                p_breach_60=p.get(60),
+                p_breach_90=p.get(90),
                 breach_date=_utc(risk.date),
                 breach_date_low=_utc(risk.date_low),
                 breach_date_high=_utc(risk.date_high),

@@ -146,7 +146,7 @@ def _summary(row: dict[str, Any]) -> ForecastSummary:
         ),
         kpi=row["kpi"],
         unit=row["unit"],
-        risk=_risk(row) if row["p_breach_90"] is not None else None,
+        risk=_risk(row) if row["threshold"] is not None and _has_risk(row) else None,
         model=row["model"],
         model_version=row["model_version"],
         status=row["status"],
@@ -157,6 +157,10 @@ def _summary(row: dict[str, Any]) -> ForecastSummary:
         fitted_at=row["fitted_at"],
         last_value=row["last_value"],
     )
+
+
+def _has_risk(row: dict[str, Any]) -> bool:
+    return any(row[f"p_breach_{h}"] is not None for h in (30, 60, 90))
 
 
 def _risk(row: dict[str, Any]) -> ForecastRisk:

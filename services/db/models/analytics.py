@@ -129,9 +129,9 @@ class CapacityRisk(Base):
     element_id: Mapped[int] = mapped_column(ForeignKey("elements.id", ondelete="CASCADE"))
     kpi_id: Mapped[int] = mapped_column(ForeignKey("kpis.id", ondelete="CASCADE"))
     threshold: Mapped[float] = mapped_column(Float)
-    p_breach_30: Mapped[float] = mapped_column(Float)
-    p_breach_60: Mapped[float] = mapped_column(Float)
-    p_breach_90: Mapped[float] = mapped_column(Float)
+    p_breach_30: Mapped[float | None] = mapped_column(Float)
+    p_breach_60: Mapped[float | None] = mapped_column(Float)
+    p_breach_90: Mapped[float | None] = mapped_column(Float)
     breach_date: Mapped[datetime | None]
     breach_date_low: Mapped[datetime | None]
     breach_date_high: Mapped[datetime | None]

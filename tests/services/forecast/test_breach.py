@@ -83,3 +83,11 @@ def test_hourly_paths_use_the_daily_maximum() -> None:
 def test_shape_mismatch_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="samples must be"):
         breach_risk(np.zeros((10, 3)), DS, threshold=1)
+
+
+def test_horizons_past_the_forecast_are_unknown_not_zero() -> None:
+    ds = pd.date_range("2026-01-01", periods=20, freq="D")
+    samples = np.full((20, 50), 90.0)
+    risk = breach_risk(samples, ds, threshold=80.0, horizons=(10, 30))
+    assert risk.p_by_horizon[10] == 1.0
+    assert np.isnan(risk.p_by_horizon[30])

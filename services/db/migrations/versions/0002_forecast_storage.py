@@ -17,6 +17,8 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_RISK_COLUMNS = ("p_breach_30", "p_breach_60", "p_breach_90")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -64,9 +66,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_forecast_samples")),
         sa.UniqueConstraint("forecast_id", name=op.f("uq_forecast_samples_forecast_id")),
     )
+    # A forecast that does not reach a horizon (hourly, 14 days) has no breach risk for it.
+    with op.batch_alter_table("capacity_risks", schema=None) as batch_op:
+        for column in _RISK_COLUMNS:
+            batch_op.alter_column(column, existing_type=sa.Float(), nullable=True)
 
 
 def downgrade() -> None:
+    # Rows with an unknown horizon cannot go back to NOT NULL columns.
+    op.execute(
+        "DELETE FROM capacity_risks"
+        " WHERE p_breach_30 IS NULL OR p_breach_60 IS NULL OR p_breach_90 IS NULL"
+    )
+    with op.batch_alter_table("capacity_risks", schema=None) as batch_op:
+        for column in _RISK_COLUMNS:
+            batch_op.alter_column(column, existing_type=sa.Float(), nullable=False)
     op.drop_table("forecast_samples")
     with op.batch_alter_table("kpi_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_kpi_daily_kpi_day")
