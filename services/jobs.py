@@ -189,6 +189,9 @@ def forecast_nightly(db: Database, settings: Settings) -> JobResult:
     def progress(done: int, total: int) -> None:
         report_progress(done / total if total else 1.0)
 
+    # Roll the newest complete days up first, so a forecast never starts from a stale day
+    # (on a fresh install the backfilled history lands here, not an hour later).
+    rolled = rollup.rollup_days(db, zone=settings.zone, days_back=ROLLUP_DAYS_BACK)
     run = forecast_service.run_forecasts(
         db,
         settings,
@@ -198,7 +201,8 @@ def forecast_nightly(db: Database, settings: Settings) -> JobResult:
     with db.session(write=True) as session:
         pruned = forecast_store.prune_superseded(session)
     stored = run.fitted + run.fallback + run.insufficient
-    return JobResult(rows=stored, detail={**run.as_dict(), "pruned": pruned})
+    detail = {**run.as_dict(), "pruned": pruned, "days_rolled_up": rolled.rows_written}
+    return JobResult(rows=stored, detail=detail)
 
 
 def replay(db: Database) -> JobResult:
