@@ -18,7 +18,11 @@ in memory from the same service scoring (`scoring.score_periods` + `episodes.for
 at other minimum confidences.
 
     python benchmarks/eval_simulator_anomaly.py [--days 14] [--seed 7] [--sites-per-region 6]
-        [--warmup-days 3] [--sweep 0.1,0.15,0.2,0.3,0.5] [--history-days 0]
+        [--warmup-days 3] [--sweep 0.1,0.15,0.2,0.3,0.5] [--history-days 0] [--by-day-from 8]
+
+The report also counts the stored episodes per day of history they started on (day 0 =
+the first stored day) with how many overlap an incident, and sums them from
+`--by-day-from` on: on a new install (no --history-days) days 8-14 hold the second weekend.
 
 Episode calibration (services/anomaly/calibration.py, the `episode` table): an episode's
 confidence is P(it overlaps an injected incident on its element or one the incident drags
@@ -196,6 +200,23 @@ def fit_episodes(frame: pd.DataFrame, seeds: tuple[int, ...]) -> cal.EpisodeTabl
     )
 
 
+def by_day(frame: pd.DataFrame, start: pd.Timestamp, *, from_day: int) -> dict[str, object]:
+    """Episodes and the share overlapping an incident per day of history they started on."""
+    day = ((pd.to_datetime(frame["start"], utc=True) - start) // pd.Timedelta(days=1)).astype(int)
+    counts = frame.assign(day=day).groupby("day")["label"].agg(["count", "sum"])
+    later = frame[day >= from_day]
+    return {
+        "per_day": {
+            int(d): f"{int(r['count'])} ({int(r['sum'])} real)" for d, r in counts.iterrows()
+        },
+        f"from_day_{from_day}": {
+            "episodes": len(later),
+            "overlapping_an_incident": int(later["label"].sum()),
+            "share_real": round(float(later["label"].mean()), 3) if len(later) else None,
+        },
+    }
+
+
 def markdown(frame: pd.DataFrame) -> str:
     """A DataFrame as a GitHub markdown table."""
     head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
@@ -355,6 +376,9 @@ def main() -> None:
     parser.add_argument("--sweep", default="0.1,0.15,0.2,0.3,0.5")
     parser.add_argument("--history-days", type=int, default=0)
     parser.add_argument("--episodes-out", type=Path, default=None)
+    parser.add_argument(
+        "--by-day-from", type=int, default=8, help="summarise episodes from this day of history"
+    )
     parser.add_argument("--fit-episode-calibration", action="store_true")
     parser.add_argument("--episode-reliability", action="store_true")
     parser.add_argument(
@@ -388,8 +412,14 @@ def main() -> None:
             "failures": len(run.failures),
         }
         spans = element_spans(db)
+        stored = episode_frame(db, incidents)
         if args.episodes_out is not None:
-            episode_frame(db, incidents).to_csv(args.episodes_out, index=False)
+            stored.to_csv(args.episodes_out, index=False)
+        if len(stored):
+            # By day of history (day 0 = the first stored day): cold start and weekends.
+            report["episodes_by_day_of_history"] = by_day(
+                stored, feed.anchor, from_day=args.by_day_from
+            )
         for label, since in (("all", start), (f"after_{args.warmup_days:g}d_warmup", warm)):
             days = (pd.Timestamp(NOW) - since) / pd.Timedelta(days=1)
             report[f"default_threshold_{DEFAULT_MIN_CONFIDENCE}_{label}"] = score(

@@ -28,6 +28,7 @@ from services.db.models import (
     UserView,
     utcnow,
 )
+from services.decisions.disagreements import on_anomaly_feedback
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.incidents import openers
 
@@ -114,6 +115,10 @@ def give_feedback(
         object_type=AUDIT_OBJECT,
         object_id=anomaly.id,
         after={"label": label, "note": note, "feedback_id": feedback.id},
+    )
+    # "Not an anomaly" and "new normal" disagree with the detector: a case for review.
+    on_anomaly_feedback(
+        session, anomaly_id=anomaly.id, label=label, actor=actor, now=feedback.created_at
     )
     return feedback
 

@@ -54,6 +54,9 @@ class DetectorConfig:
     # not yet known to be routine); fewer than shift_days -> no slower statistic and no
     # hold yet, because its long-run reference has not seen a whole week (the first
     # weekend is not a shift). Ignored without a daily cycle (steps of more than 6 hours).
+    # After that and until the weekly profile has min_cycles past weeks, a single past day
+    # at the same time within hold_shift point sigma of the level explains it (the second
+    # weekend is not a shift either; see score_lag_matrix).
     min_days: int = 1
     shift_days: int = 7
     # Band half-width in sigma; None = the |score| at which the calibrated confidence reaches
@@ -181,6 +184,42 @@ def _columns(plan: LagPlan, wanted: tuple[int, ...] | list[int]) -> np.ndarray:
     return np.array([position[lag] for lag in wanted], dtype=np.intp)
 
 
+def _nearest_day(
+    observed: np.ndarray,
+    latest: np.ndarray,
+    blocks: np.ndarray,
+    plan: LagPlan,
+    phases: list[int],
+    config: DetectorConfig,
+    young: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drift of the recent points from the single past day that matches them best.
+
+    Returns (drift with this period, drift of the points before it), each against the past
+    day at the same time (lags k days, k = 1..daily_cycles) with the smallest |drift|; NaN
+    where no past day has values there, the plan has no daily cycle, or the row is not
+    `young` (computed for those rows only).
+    """
+    rows = len(observed)
+    cycles = [k for k in range(1, config.daily_cycles + 1) if k * plan.day in phases]
+    out = [np.full(rows, np.nan), np.full(rows, np.nan)]
+    if not plan.day or not cycles or not young.any():
+        return out[0], out[1]
+    # Only the rows still without a weekly profile (none in steady state): no extra cost.
+    days = blocks[young][:, [phases.index(k * plan.day) for k in cycles], :]
+    now = np.column_stack([observed, latest])[young]
+    picked = []
+    for drift in (
+        nanmedian(now[:, None, :] - days),
+        nanmedian(latest[young][:, None, :] - days[:, :, 1:]),
+    ):
+        size = np.where(np.isnan(drift), np.inf, np.abs(drift))
+        pick = np.take_along_axis(drift, size.argmin(axis=1)[:, None], axis=1)[:, 0]
+        picked.append(np.where(np.isfinite(size.min(axis=1)), pick, np.nan))
+    out[0][young], out[1][young] = picked
+    return out[0], out[1]
+
+
 def score_lag_matrix(
     observed: np.ndarray, lagged: np.ndarray, plan: LagPlan, config: DetectorConfig
 ) -> dict[str, np.ndarray]:
@@ -223,6 +262,7 @@ def score_lag_matrix(
     held_profile = np.full(rows, np.nan)  # the winning profile at t, not shifted
     closest_profile = np.full(rows, np.nan)  # the usable profile nearest the level before t
     level = expected
+    weekly_cycles = np.full(rows, -1, dtype=np.int64)  # -1: no weekly season in the plan
     # Slower scale: the level of the last level_points + 1 periods (this one included)
     # against a long-run reference that does not follow the level, in sigma of how far
     # single past points stray from that reference. A single spike barely moves it; a
@@ -244,6 +284,8 @@ def score_lag_matrix(
         past_offset = nanmedian(block[:, :, 1:] - others[:, :, 1:])
         seasonal_error = block[:, :, 0] - others[:, :, 0] - past_offset
         valid_cycles = (~np.isnan(seasonal_error)).sum(axis=1)
+        if plan.day and period == 7 * plan.day:
+            weekly_cycles = valid_cycles
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = robust_scale(seasonal_error) / robust_scale(local_error[:, at])
         wins = (
@@ -293,6 +335,18 @@ def score_lag_matrix(
     # anomaly is not absorbed into the expectation (and its band) within a few periods.
     hold = config.hold_shift if config.shift_weight > 0 else np.inf
     warm = days_seen >= config.shift_days
+    # Until the weekly profile is usable (min_cycles past weeks), the references above mix
+    # day kinds: a weekend slot is judged against a weekday-dominated profile or level and
+    # every weekend after the first week looks shifted. Then a single past day at the same
+    # time that matches (the last Saturday for this Saturday: within hold_shift point
+    # sigma) explains the level: no hold, and the shift is measured against that day.
+    young_week = weekly_cycles >= 0
+    young_week &= weekly_cycles < config.min_cycles
+    day_drift, day_prev = _nearest_day(observed, latest, blocks, plan, phases, config, young_week)
+    point_sigma = np.fmax(np.nan_to_num(spread), level_floor)
+    with np.errstate(invalid="ignore"):
+        day_explains = young_week & (np.abs(day_drift) / point_sigma < hold)
+        day_explains_prev = young_week & (np.abs(day_prev) / point_sigma < hold)
     # Where the level predictor won this period but usable profiles all say the periods
     # before t are shifted, the nearest profile holds too: which predictor wins may flip
     # from one period to the next during an incident, and the hold must not flip with it.
@@ -302,6 +356,7 @@ def score_lag_matrix(
     )
     held = np.where(seasonal > 0, season_prev >= hold, (level_z >= hold) | by_profile) & warm
     held &= np.isfinite(held_value)
+    held &= ~day_explains_prev
     expected = np.where(held, held_value, expected)
     floor = np.fmax(config.relative_floor * np.abs(np.nan_to_num(expected)), config.absolute_floor)
     spread = np.fmax(np.nan_to_num(spread), floor)
@@ -318,6 +373,10 @@ def score_lag_matrix(
     )
     score = np.where(status == "ok", score, np.nan)
     shift = np.clip(shift_num / np.fmax(np.nan_to_num(shift_den), floor), -SCORE_LIMIT, SCORE_LIMIT)
+    with np.errstate(invalid="ignore"):
+        day_shift = day_drift / np.fmax(np.nan_to_num(shift_den), floor)
+        nearer = day_explains & np.isfinite(day_shift) & ~(np.abs(shift) <= np.abs(day_shift))
+    shift = np.where(nearer, np.clip(day_shift, -SCORE_LIMIT, SCORE_LIMIT), shift)
     shift = np.where((status == "ok") & warm, shift, np.nan)
     seen = np.clip(n_residuals / max(config.context_points, 1), 0.0, 1.0)
     return {

@@ -10,7 +10,10 @@ few periods with a long-run reference that does not follow the level (sustained 
 build-ups, changes of shape); while the periods before t are shifted, the expectation stays
 on the long-run reference instead of absorbing the anomaly. Cold start: the first day of
 history ramps the confidence down, and the slower statistic and the hold wait for a week (a
-weekly pattern is unseen before); the point score alone judges that first week. The
+weekly pattern is unseen before); the point score alone judges that first week. Until the
+weekly profile is usable (three past weeks), a past day at the same time that matches the
+recent level (last Saturday for this Saturday) explains it: no hold, and the shift is
+measured against that day, so later weekends are not shifts against weekday references. The
 confidence is the calibrated probability of a true anomaly for the evidence
 max(|score|, shift_weight * |shift|) (services/anomaly/calibration.py).
 """
@@ -48,8 +51,8 @@ DEFAULT_CONFIG = DetectorConfig()
 CHUNK_ROWS = 20_000  # series scored together; larger chunks fall out of the CPU cache
 STEP_SAMPLE = 50  # rows that fix a stream's step (its most common gap)
 DEFAULT_STEP = pd.Timedelta(minutes=5)  # only for streams whose first rows share one stamp
-# Detector 2.1; period calibration table; episode calibration table (calibration.json).
-MODEL_VERSION = f"2.1+cal.{load_table().version}+{load_episode_table().version}"
+# Detector 2.2; period calibration table; episode calibration table (calibration.json).
+MODEL_VERSION = f"2.2+cal.{load_table().version}+{load_episode_table().version}"
 # The "normal range" people see: expected +- NORMAL_SIGMA robust sigma. The alert threshold
 # (band_sigma, ~28 sigma) is where one period alone is more likely than not an anomaly; far
 # too wide to show what normal looks like. NORMAL_COVERAGE is the share of ordinary periods

@@ -12,7 +12,14 @@ from services import audit, auth
 from services.anomaly import actions
 from services.audit import Actor
 from services.db import Database, connect, upgrade_to_head
-from services.db.models import Anomaly, AnomalyFeedback, Incident, IncidentEvent, UserView
+from services.db.models import (
+    Anomaly,
+    AnomalyFeedback,
+    Disagreement,
+    Incident,
+    IncidentEvent,
+    UserView,
+)
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.seed import ensure_kpis
 
@@ -220,3 +227,17 @@ def test_saved_views_are_personal_and_audited(db: Database) -> None:
         assert session.scalar(select(UserView.id).where(UserView.id == first_id)) is None
     assert len(events(db, "view.save")) == 3
     assert len(events(db, "view.delete")) == 1
+
+
+def test_not_an_anomaly_opens_a_disagreement_case(db: Database, sample: Sample) -> None:
+    with db.session(write=True) as session:
+        actions.give_feedback(
+            session, anomaly_id=sample.drop, label="expected", note="", actor=OPERATOR
+        )
+        actions.give_feedback(
+            session, anomaly_id=sample.drop, label="not_anomaly", note="sensor", actor=OPERATOR
+        )
+    with db.session() as session:
+        cases = session.scalars(select(Disagreement)).all()
+        # "Expected" agrees that something happened; "not an anomaly" disagrees with the AI.
+        assert [(c.kind, c.anomaly_id) for c in cases] == [("false_positive", sample.drop)]

@@ -288,3 +288,35 @@ def test_a_missing_value_does_not_make_an_old_series_young() -> None:
     out = band_for_series(series)
     assert out["status"].iloc[target] == "ok"
     assert np.isfinite(out["shift"].iloc[target])  # still counted as nine days of history
+
+
+def weekend_series(days: int, seed: int = 3) -> pd.Series:
+    """A diurnal KPI that drops by 40% at weekends, with 2% multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    # Starts on a Wednesday: weekends on days 3-4, 10-11 and 17-18.
+    stamps = pd.date_range("2026-01-07", periods=days * PER_DAY, freq=STEP, tz="UTC")
+    hour = stamps.hour.to_numpy() + stamps.minute.to_numpy() / 60
+    level = 200 + 80 * np.sin(np.pi * hour / 24) ** 2 - 120 * (stamps.day_of_week >= 5)
+    return pd.Series(level * (1 + rng.normal(0, 0.02, len(stamps))), index=stamps)
+
+
+def test_second_weekend_is_not_a_shift_before_the_weekly_profile_exists() -> None:
+    # Weeks two and three: the slower statistic is on (> 7 days), but the weekly profile
+    # needs three past weeks, so the daily profile and the level are weekday-dominated.
+    series = weekend_series(days=19)
+    out = band_for_series(series)
+    assert out["shift"].iloc[7 * PER_DAY :].notna().all()
+    # Neither the second nor the third weekend (nor the Mondays after) is an anomaly ...
+    assert not flagged(out)[7 * PER_DAY :].any()
+    assert (out["shift"].iloc[10 * PER_DAY : 12 * PER_DAY].abs() < 3).all()
+    # ... while an outage on the second Saturday and a sustained rise on a weekday of the
+    # second week are still seen.
+    for lo, hi, factor in (
+        (10 * PER_DAY + 40, 10 * PER_DAY + 48, 0.0),
+        (13 * PER_DAY + 40, 13 * PER_DAY + 64, 1.3),
+    ):
+        changed = series.copy()
+        changed.iloc[lo:hi] *= factor
+        hit = flagged(band_for_series(changed))
+        assert hit[lo:hi].sum() >= 3
+        assert not np.delete(hit, np.arange(lo, hi + 8))[7 * PER_DAY :].any()
