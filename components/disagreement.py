@@ -34,9 +34,10 @@ OUTCOME_EFFECT = {
     "ai_right": "counts as right in precision and calibration; an episode labelled "
     "“not an anomaly” is recorded as a true anomaly",
     "human_right": "counts as wrong in precision and calibration",
-    "both_reasonable": "left out of precision; a “new normal” label restarts the baseline",
-    "data_issue": "left out of precision; the data window is marked and the detector "
-    "lowers its confidence there",
+    "both_reasonable": "left out of precision; with “new normal” ticked, the level is "
+    "recorded as the element's new normal in data health",
+    "data_issue": "left out of precision; the data window is recorded as a data issue in "
+    "data health",
     "inconclusive": "left out of precision: nobody can tell",
 }
 POLICY = (
@@ -55,9 +56,9 @@ POLICY = (
         "the promotion criteria of the use case; other outcomes are left out.",
     ),
     (
-        "“New normal” and “data issue” fix the inputs.",
-        "A new normal restarts the detector's baseline at that level; a data issue marks the "
-        "window in data health and lowers the detector's confidence there.",
+        "“New normal” and “data issue” are recorded against the data.",
+        "A new normal or a data issue is written to data health on the element, where the "
+        "detector's owner sees it; the detector does not re-baseline from it on its own.",
     ),
 )
 KIND_SHORT = {

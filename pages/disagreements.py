@@ -235,8 +235,8 @@ def _review_form() -> html.Div:
                     id=NEW_NORMAL,
                     options=[
                         {
-                            "label": " The level is the new normal: restart the detector's "
-                            "baseline at it",
+                            "label": " The level is the new normal: record it in data "
+                            "health for the detector's owner",
                             "value": "new_normal",
                         }
                     ],

@@ -8,13 +8,11 @@ Judging a recommendation (precision and calibration of use cases):
   (the same rule as the automation service's promotion metrics);
 - open, shadow and expired recommendations are not judged.
 
-Adjustments (read by the detector and the data-health pages), stored as DataHealthEvent rows
-with `details["origin"] == "disagreement_review"`:
-- kind "new_normal": the element's KPI has a new level since `details["since"]`; the detector
-  should rebuild its baseline from that moment instead of flagging the level again
-  (`baseline_resets`);
-- kind "data_issue": the AI stood on bad data for `details["window"]`; data health lists it
-  and the detector lowers confidence on that element and KPI like drift (`data_issues`).
+Adjustments, stored as DataHealthEvent rows with `details["origin"] ==
+"disagreement_review"` and listed by the data-health page (the detector does not read them
+yet; `baseline_resets` and `data_issues` are the queries it would use):
+- kind "new_normal": the element's KPI has a new level since `details["since"]`;
+- kind "data_issue": the AI stood on bad data for `details["window"]`.
 A review that says the AI was right about an episode someone labelled "not an anomaly"
 adds the reviewer's "true_anomaly" verdict, which the detector's calibration review reads
 as the episode's latest verdict.
@@ -261,7 +259,7 @@ def _new_normal(
         summary=(
             f"Reviewed as a new normal (disagreement #{case.id}): the level near "
             f"{anomaly.observed:g} since {anomaly.started_at:%Y-%m-%d %H:%M} UTC is expected "
-            "from now on; the baseline restarts there."
+            "from now on."
         ),
         details={
             "origin": ORIGIN,
