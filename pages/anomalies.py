@@ -13,8 +13,6 @@ from components.anomaly_forms import feed_filters, saved_views
 from components.cards import notice, section
 from components.format import count
 from components.grid import data_grid
-
-# The thresholds section lives in its own module; its names stay reachable from here.
 from pages._anomaly_thresholds import (  # noqa: F401
     REFRESH,
     TH_CLEAR,
@@ -31,6 +29,9 @@ from pages._anomaly_thresholds import (  # noqa: F401
     threshold_names,
     thresholds_section,
 )
+
+# The thresholds section lives in its own module; its names stay reachable from here.
+from pages._params import positive_id
 from services.anomaly import actions, feed
 from services.auth import ALL_ROLES, ENGINEER_ROLES, OPERATE_ROLES
 from services.db.models import utcnow
@@ -266,7 +267,7 @@ def apply_view(view_id: int | None) -> tuple:
         return tuple(dash.no_update for _ in range(len(FILTER_IDS) + 1))
     with beacon().db.session() as session:
         views = {v.id: v for v in actions.list_views(session, actor=principal.actor())}
-        view = views.get(_as_int(view_id) or -1)
+        view = views.get(positive_id(view_id) or -1)
         if view is None:
             return tuple(dash.no_update for _ in range(len(FILTER_IDS) + 1))
         state = {**DEFAULTS, **(view.state or {})}
@@ -307,7 +308,7 @@ def change_view(
                 )
                 text, chosen = f"View “{view.name}” saved.", view.id
             else:
-                picked = _as_int(view_id)
+                picked = positive_id(view_id)
                 if picked is None:
                     return notice("Choose a saved view to delete.", tone="warn"), 0, dash.no_update
                 actions.delete_view(session, view_id=picked, actor=principal.actor())
@@ -376,7 +377,7 @@ def _selected_ids(selected: Any) -> list[int]:
     """Episode ids of the selected rows; anything malformed (crafted requests) is ignored."""
     if not isinstance(selected, list):
         return []
-    ids = (_as_int(row.get("id")) for row in selected if isinstance(row, dict))
+    ids = (positive_id(row.get("id")) for row in selected if isinstance(row, dict))
     return [i for i in ids if i is not None]
 
 
@@ -388,10 +389,3 @@ def _strings(value: Any) -> list[str]:
 
 def _text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
-
-
-def _as_int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None

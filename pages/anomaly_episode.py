@@ -21,6 +21,7 @@ from components.anomaly_episode import (
 from components.cards import empty_state, notice, section, stat_tile, tile_row
 from components.format import age, local_time
 from components.forms import field
+from pages._params import positive_id
 from services.anomaly import actions, feed, feed_series
 from services.auth import ALL_ROLES, OPERATE_ROLES
 from services.errors import BeaconError, NotFound
@@ -57,7 +58,7 @@ INCIDENT_INFO = "anomaly-episode-incident-info"
 
 def layout(anomaly_id: str | None = None, **_query: str) -> html.Div:
     """The whole episode, read once on load; actions refresh status and history in place."""
-    episode_id = _as_int(anomaly_id)
+    episode_id = positive_id(anomaly_id)
     ctx = beacon()
     try:
         if episode_id is None:
@@ -324,7 +325,7 @@ def act(
     """Acknowledge, give feedback, or open or link an incident; the service audits each."""
     trigger = dash.ctx.triggered_id
     clicks = {ACK: ack, FEEDBACK: feedback, CREATE: create, LINK: link}
-    anomaly_id = _as_int(episode_id)
+    anomaly_id = positive_id(episode_id)
     if trigger not in clicks or not clicks[trigger] or anomaly_id is None:
         return dash.no_update, dash.no_update, dash.no_update, dash.no_update
     principal = current_principal()
@@ -348,7 +349,7 @@ def act(
                 )
                 text = f"Incident #{incident.id} ({incident.severity}) opened."
             else:
-                picked = _as_int(incident_id)
+                picked = positive_id(incident_id)
                 if picked is None:
                     raise NotFound("Choose an open incident to link to.")
                 incident = actions.link_incident(
@@ -366,12 +367,3 @@ def act(
         history_list(detail.history, detail.feedback, zone=zone),
         clear_note,
     )
-
-
-def _as_int(value: object) -> int | None:
-    """An id from the URL or the browser, or None when it is not a positive integer."""
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None

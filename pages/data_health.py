@@ -25,6 +25,7 @@ from components.health import (
     record_detail,
     sources_table,
 )
+from pages._params import positive_id
 from services.auth import ENGINEER_ROLES
 from services.db.models import utcnow
 from services.errors import BeaconError, InvalidInput
@@ -416,7 +417,7 @@ def show_record(selected: list[dict] | None, shown: int | None) -> tuple:
     """The selected record in full, read fresh; the raw view closes for a new record."""
     if not selected:
         return html.P("Select a record to see it in full.", className="muted"), "", True, None
-    record_id = _as_int(selected[0].get("id"))
+    record_id = positive_id(selected[0].get("id"))
     if record_id is None or record_id == shown:
         return dash.no_update, dash.no_update, dash.no_update, dash.no_update  # a refresh
     ctx = beacon()
@@ -438,7 +439,7 @@ def show_record(selected: list[dict] | None, shown: int | None) -> tuple:
 @allow(ENGINEER_ROLES)
 def show_raw(clicks: int | None, record_id: int | None) -> html.Div | html.P:
     """The first few kilobytes of the selected record's batch, as plain text."""
-    record_id = _as_int(record_id)
+    record_id = positive_id(record_id)
     if not clicks or record_id is None:
         return dash.no_update
     try:
@@ -559,7 +560,7 @@ def replay(
 @allow(ENGINEER_ROLES, mutates=True)
 def resolve_event(_clicks: list[int | None] | None, source: str | None) -> tuple:
     """Mark the clicked drift event resolved; audited."""
-    event_id = _as_int(_clicked_index())
+    event_id = positive_id(_clicked_index())
     if event_id is None:
         return dash.no_update, dash.no_update
     principal = current_principal()
@@ -602,14 +603,6 @@ def _clicked_index() -> str | int | None:
         return None
     trigger = dash.ctx.triggered_id
     return trigger.get("index") if isinstance(trigger, dict) else None
-
-
-def _as_int(value: object) -> int | None:
-    """An id sent by the browser as an int, or None when it is not one (crafted requests)."""
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
 
 
 def _quarantine(

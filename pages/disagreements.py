@@ -23,6 +23,7 @@ from components.disagreement import (
 from components.format import count
 from components.forms import field
 from components.grid import data_grid
+from pages._params import positive_id
 from services.auth import ALL_ROLES
 from services.db.models import UseCase, utcnow
 from services.decisions import disagreements, queries, states
@@ -88,7 +89,7 @@ def layout(case: str | None = None, **_query: str) -> html.Div:
         className="page",
         children=[
             dcc.Interval(id=REFRESH, interval=REFRESH_MS),
-            dcc.Store(id=SELECTED, data=_as_int(case)),
+            dcc.Store(id=SELECTED, data=positive_id(case)),
             dcc.Store(id=CHANGED, data=0),
             dcc.ConfirmDialog(id=BULK_CONFIRM, message=""),
             html.Div(
@@ -334,7 +335,7 @@ def to_filters(*, state: Any, kind: Any, use_case: Any, overdue: Any) -> dict[st
     return {
         "state": chosen,
         "kind": kind if kind in KIND_TEXT else None,
-        "use_case_id": _as_int(use_case),
+        "use_case_id": positive_id(use_case),
     }
 
 
@@ -348,7 +349,7 @@ def select_case(clicked: Any) -> Any:
     """Open the clicked row's case (the tick boxes only select for bulk review)."""
     if not isinstance(clicked, dict) or clicked.get("colId") in (None, "ag-Grid-SelectionColumn"):
         return dash.no_update
-    picked = _as_int(clicked.get("rowId"))
+    picked = positive_id(clicked.get("rowId"))
     return dash.no_update if picked is None else picked
 
 
@@ -363,7 +364,7 @@ def select_case(clicked: Any) -> Any:
 @allow(PAGE_ROLES)
 def show_case(case_id: Any, _changed: Any) -> tuple:
     """Both sides of the chosen case; the review form for engineers while it is open."""
-    picked = _as_int(case_id)
+    picked = positive_id(case_id)
     if picked is None:
         return dash.no_update, "", True, True
     ctx = beacon()
@@ -406,7 +407,7 @@ def submit_review(
     clicks: int | None, case_id: Any, outcome: Any, note: Any, new_normal: Any
 ) -> tuple:
     """Resolve the chosen case with the outcome and note; what the AI learns follows."""
-    picked = _as_int(case_id)
+    picked = positive_id(case_id)
     if not clicks or picked is None:
         return dash.no_update, dash.no_update
     if outcome not in OUTCOME_TEXT:
@@ -512,12 +513,5 @@ def _selected_ids(selected: Any) -> list[int]:
     """Case ids of the ticked rows; anything malformed (crafted requests) is ignored."""
     if not isinstance(selected, list):
         return []
-    ids = (_as_int(row.get("id")) for row in selected if isinstance(row, dict))
+    ids = (positive_id(row.get("id")) for row in selected if isinstance(row, dict))
     return [i for i in ids if i is not None]
-
-
-def _as_int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None

@@ -28,6 +28,7 @@ from components.forecast_panels import (
     status_banner,
 )
 from components.forecast_whatif import whatif_comparison, whatif_controls
+from pages._params import positive_id
 from services.auth import ALL_ROLES, ENGINEER_ROLES
 from services.db.models import utcnow
 from services.forecast import breach, store, whatif
@@ -67,7 +68,7 @@ WHATIF_IDS = {
 def layout(element_id: str | None = None, kpi: str | None = None, **_query: str) -> html.Div:
     """The whole series, read once on load; the what-if recomputes from stored paths."""
     ctx = beacon()
-    number = _as_int(element_id)
+    number = positive_id(element_id)
     detail = None
     if number is not None and kpi:
         with ctx.db.session() as session:
@@ -328,7 +329,7 @@ def what_if(growth: Any, growth_from: Any, offload: Any, offload_from: Any, key:
     nothing = (dash.no_update,) * 4
     if not isinstance(key, dict):
         return nothing
-    number, kpi = _as_int(key.get("element_id")), key.get("kpi")
+    number, kpi = positive_id(key.get("element_id")), key.get("kpi")
     if number is None or not isinstance(kpi, str):
         return nothing
     with beacon().db.session() as session:
@@ -382,12 +383,3 @@ def _day(raw: Any) -> pd.Timestamp | None:
     except (TypeError, ValueError):
         return None
     return None if pd.isna(stamp) else stamp
-
-
-def _as_int(raw: object) -> int | None:
-    """A positive id from the URL or the browser, else None."""
-    try:
-        number = int(str(raw))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None

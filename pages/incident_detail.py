@@ -20,6 +20,7 @@ from components.incident import (
     summary_list,
     timeline_list,
 )
+from pages._params import positive_id
 from services.auth import ALL_ROLES, OPERATE_ROLES
 from services.db.models import utcnow
 from services.errors import BeaconError, InvalidInput, NotFound
@@ -82,7 +83,7 @@ ACTION_IDS += (TICKET_SAVE, TRIAGE_SAVE)
 
 def layout(incident_id: str | None = None, **_query: str) -> html.Div:
     """The incident as stored now; actions redraw the parts they change."""
-    number = _as_int(incident_id)
+    number = positive_id(incident_id)
     ctx = beacon()
     try:
         if number is None:
@@ -393,7 +394,7 @@ def act(*values: Any) -> tuple:
     clicks = dict(zip(ACTION_IDS, values[: len(ACTION_IDS)], strict=True))
     (incident_id, note, resolution, role, person, severity, ticket, *ai) = values[len(ACTION_IDS) :]
     trigger = dash.ctx.triggered_id
-    number = _as_int(incident_id)
+    number = positive_id(incident_id)
     nothing = tuple(dash.no_update for _ in range(8))
     if trigger not in clicks or not clicks[trigger] or number is None:
         return nothing
@@ -423,7 +424,7 @@ def act(*values: Any) -> tuple:
                 triage.add_note(**common, text=_str(note))
                 text, clear_note = "Note added.", ""
             elif trigger == ROLE_ASSIGN:
-                picked = _as_int(person)
+                picked = positive_id(person)
                 if picked is None:
                     raise InvalidInput("Choose a person for the role.")
                 triage.assign_role(**common, role=_str(role), person_id=picked)
@@ -469,8 +470,8 @@ def act(*values: Any) -> tuple:
 @allow(ACT_ROLES, mutates=True)
 def retry_delivery(_clicks: Any, incident_id: Any) -> tuple:
     """Queue a failed notification of this incident again; audited."""
-    number = _as_int(incident_id)
-    notification_id = _as_int(_clicked_index())
+    number = positive_id(incident_id)
+    notification_id = positive_id(_clicked_index())
     if number is None or notification_id is None:
         return dash.no_update, dash.no_update
     principal = current_principal()
@@ -506,12 +507,3 @@ def _tri(value: Any) -> bool | None:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _as_int(value: object) -> int | None:
-    """An id from the URL or the browser, or None when it is not a positive integer."""
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None

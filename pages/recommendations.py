@@ -23,6 +23,7 @@ from components.recommendation import (
     no_rows,
     rollback_banner,
 )
+from pages._params import positive_id
 from services.auth import ALL_ROLES, ENGINEER_ROLES, OPERATE_ROLES
 from services.automation.dryrun import dry_run
 from services.automation.execution import execute_and_commit, rollback_recommendation
@@ -103,7 +104,7 @@ def layout(id: str | None = None, **_query: str) -> html.Div:
         className="page trust-page",
         children=[
             dcc.Interval(id=REFRESH, interval=REFRESH_MS),
-            dcc.Store(id=SELECTED, data=_as_int(id)),
+            dcc.Store(id=SELECTED, data=positive_id(id)),
             dcc.Store(id=DONE, data=0),
             dcc.ConfirmDialog(id=BULK_CONFIRM, message=""),
             html.Div(
@@ -318,7 +319,7 @@ def load_grid(state: Any, use_case: Any, _n: int | None, _done: Any) -> tuple:
             rows = list_recommendations(
                 session,
                 state=None if wanted == "all" else wanted,
-                use_case_id=_as_int(use_case),
+                use_case_id=positive_id(use_case),
                 limit=ROW_LIMIT,
             )
             pending = list_recommendations(session, state="pending", limit=ROW_LIMIT)
@@ -366,7 +367,7 @@ def rollback_recommended(session: Session) -> list[dict[str, Any]]:
 @allow(PAGE_ROLES)
 def pick(cell: Any) -> Any:
     """The clicked row becomes the one shown in Detail."""
-    picked = _as_int(cell.get("rowId")) if isinstance(cell, dict) else None
+    picked = positive_id(cell.get("rowId")) if isinstance(cell, dict) else None
     return dash.no_update if picked is None else picked
 
 
@@ -378,7 +379,7 @@ def pick(cell: Any) -> Any:
 @allow(PAGE_ROLES)
 def show_detail(selected: Any, _done: Any) -> Any:
     """The chosen recommendation in full, with a dry run of its guardrails (changes nothing)."""
-    rec_id = _as_int(selected)
+    rec_id = positive_id(selected)
     if rec_id is None:
         return html.P("Click a recommendation to see why and what it would do.", className="muted")
     ctx = beacon()
@@ -421,7 +422,7 @@ def decide_one(
     override_action: Any,
 ) -> tuple:
     """Record a verdict with its reason on the shown recommendation (the service audits it)."""
-    rec_id = _as_int(selected)
+    rec_id = positive_id(selected)
     if not clicks:
         return dash.no_update, dash.no_update, dash.no_update
     if rec_id is None:
@@ -529,7 +530,7 @@ def decide_bulk(
 @allow(OPERATE_ROLES, mutates=True)
 def execute_selected(clicks: int | None, selected: Any) -> tuple:
     """Execute the shown recommendation if every guardrail allows; else say which one blocks."""
-    rec_id = _as_int(selected)
+    rec_id = positive_id(selected)
     if not clicks:
         return dash.no_update, dash.no_update
     if rec_id is None:
@@ -571,7 +572,7 @@ def execute_selected(clicks: int | None, selected: Any) -> tuple:
 @allow(ENGINEER_ROLES, mutates=True)
 def rollback_selected(clicks: int | None, selected: Any, reason: Any) -> tuple:
     """Restore the pre-state of the shown recommendation's latest execution (engineers+)."""
-    rec_id = _as_int(selected)
+    rec_id = positive_id(selected)
     if not clicks:
         return dash.no_update, dash.no_update, dash.no_update
     if rec_id is None:
@@ -597,18 +598,9 @@ def _selected_ids(selected: Any) -> list[int]:
     """Ids of the ticked rows; anything malformed (crafted requests) is ignored."""
     if not isinstance(selected, list):
         return []
-    ids = (_as_int(row.get("id")) for row in selected if isinstance(row, dict))
+    ids = (positive_id(row.get("id")) for row in selected if isinstance(row, dict))
     return [i for i in ids if i is not None]
 
 
 def _text(value: Any) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
-
-
-def _as_int(value: object) -> int | None:
-    """A positive id from the URL or the browser, else None."""
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None

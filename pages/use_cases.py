@@ -22,6 +22,7 @@ from components.use_case import (
     use_case_card,
     window_row,
 )
+from pages._params import positive_id
 from services.auth import ADMIN_ROLES, ALL_ROLES, ENGINEER_ROLES
 from services.automation import change_windows
 from services.automation.levels import level_label
@@ -284,7 +285,7 @@ def decide_promotion(_approve: Any, _reject: Any, reason: Any) -> tuple:
     fired = [t for t in dash.ctx.triggered if t.get("value")]
     if not isinstance(trigger, dict) or not fired:
         return dash.no_update, dash.no_update  # buttons re-drawn, not clicked
-    change_id = _as_int(trigger.get("index"))
+    change_id = positive_id(trigger.get("index"))
     if change_id is None or trigger.get("type") not in (APPROVE, REJECT):
         return dash.no_update, dash.no_update
     principal = current_principal()
@@ -380,7 +381,7 @@ def ask_delete(clicks: int | None, selected: Any) -> tuple:
 def delete_window(confirmed: int | None, selected: Any) -> tuple:
     """Remove the selected window (the service audits what it was)."""
     row = _first_row(selected)
-    window_id = _as_int(row.get("id")) if row else None
+    window_id = positive_id(row.get("id")) if row else None
     if not confirmed or window_id is None:
         return dash.no_update, dash.no_update
     principal = current_principal()
@@ -397,11 +398,3 @@ def _first_row(selected: Any) -> dict[str, Any] | None:
     if isinstance(selected, list) and selected and isinstance(selected[0], dict):
         return selected[0]
     return None
-
-
-def _as_int(value: object) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
