@@ -16,6 +16,7 @@ from components.format import short_time
 
 if TYPE_CHECKING:  # data shapes only: components never reach the services at run time
     from services.oncall.overview import TeamOverview
+    from services.oncall.owners import OwnerLine
     from services.oncall.resolve import EscalationStepView, OnCall, OwnerAnswer
     from services.oncall.schedules import PersonRef
 
@@ -431,3 +432,37 @@ def graph(id_: str, figure: go.Figure) -> dcc.Graph:
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def owner_strip(lines: Sequence[OwnerLine], *, zone: ZoneInfo, now: datetime, id_: str) -> Any:
+    """Who answers for this output: network owner and AI owner, each with the on-call person.
+
+    A subject nobody owns is said plainly, so a missing route is noticed, not assumed.
+    """
+    items = []
+    for line in lines:
+        oncall = line.oncall
+        if oncall is None:
+            body: list[Any] = [html.Span("no owning team", className="pill pill-warn")]
+        else:
+            person = oncall.person
+            body = [
+                html.Strong(person.name if person else "nobody on call"),
+                f" · {oncall.team.name}",
+                html.Span(
+                    f" {until_text(oncall.until, zone=zone, now=now)}" if person else "",
+                    className="muted",
+                ),
+                *(html.Span([" ", c]) for c in person_line(person)),
+            ]
+        items.append(
+            html.Div(
+                [html.Span(line.label, className="owner-strip-label muted"), " ", *body],
+                className="owner-strip-item" + (" owner-strip-ai" if line.ai else ""),
+            )
+        )
+    return html.Div(
+        [html.Span("Who answers for this", className="owner-strip-title"), *items],
+        className="owner-strip",
+        id=id_,
+    )

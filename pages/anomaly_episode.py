@@ -21,10 +21,13 @@ from components.anomaly_episode import (
 from components.cards import empty_state, notice, section, stat_tile, tile_row
 from components.format import age, local_time
 from components.forms import field
+from components.oncall import owner_strip
 from pages._params import positive_id
 from services.anomaly import actions, feed, feed_series
 from services.auth import ALL_ROLES, OPERATE_ROLES
+from services.db.models import utcnow
 from services.errors import BeaconError, NotFound
+from services.oncall.owners import DETECTOR, owners_of_output
 from services.web.authz import allow
 from services.web.context import beacon
 from services.web.principal import current_principal
@@ -66,6 +69,14 @@ def layout(anomaly_id: str | None = None, **_query: str) -> html.Div:
         with ctx.db.session() as session:
             detail = feed.episode_detail(session, anomaly_id=episode_id)
             series = feed_series.episode_series(session, anomaly_id=episode_id)
+            now = utcnow()
+            owners = owners_of_output(
+                session,
+                now=now,
+                domain=detail.episode.domain,
+                region=detail.episode.region,
+                component=DETECTOR,
+            )
     except NotFound as error:
         return html.Div(
             className="page-message",
@@ -110,6 +121,7 @@ def layout(anomaly_id: str | None = None, **_query: str) -> html.Div:
                     html.Div(_status(detail, zone), id=STATUS, className="anomaly-status"),
                 ],
             ),
+            owner_strip(owners, zone=zone, now=now, id_="anomaly-episode-owners"),
             _tiles(detail, zone),
             section(
                 "Series",

@@ -28,10 +28,12 @@ from components.forecast_panels import (
     status_banner,
 )
 from components.forecast_whatif import whatif_comparison, whatif_controls
+from components.oncall import owner_strip
 from pages._params import positive_id
 from services.auth import ALL_ROLES, ENGINEER_ROLES
 from services.db.models import utcnow
 from services.forecast import breach, store, whatif
+from services.oncall.owners import FORECASTER, OwnerLine, owners_of_output
 from services.web.authz import allow
 from services.web.context import beacon
 from services.web.principal import current_principal
@@ -69,11 +71,25 @@ def layout(element_id: str | None = None, kpi: str | None = None, **_query: str)
     """The whole series, read once on load; the what-if recomputes from stored paths."""
     ctx = beacon()
     number = positive_id(element_id)
-    detail = None
+    view: SeriesView | None = None
+    owners: list[OwnerLine] = []
+    now = utcnow()
     if number is not None and kpi:
         with ctx.db.session() as session:
             detail = store.series_detail(session, element_id=number, kpi=str(kpi))
-    if detail is None:
+            view = None if detail is None else SeriesView.of(detail)
+            owners = (
+                []
+                if view is None
+                else owners_of_output(
+                    session,
+                    now=now,
+                    domain=view.domain or None,
+                    region=view.region,
+                    component=FORECASTER,
+                )
+            )
+    if view is None:
         return html.Div(
             className="page-message",
             id="forecast-series-not-found",
@@ -86,7 +102,6 @@ def layout(element_id: str | None = None, kpi: str | None = None, **_query: str)
                 dcc.Link("Back to the forecasts", href="/forecasts"),
             ],
         )
-    view = SeriesView.of(detail)
     zone = ctx.settings.zone
     principal = current_principal()
     can_refit = principal is not None and principal.role in ENGINEER_ROLES
@@ -124,7 +139,8 @@ def layout(element_id: str | None = None, kpi: str | None = None, **_query: str)
                 ],
             ),
             status_banner(view.status, view.status_detail, model=view.model, note=view.note),
-            age_notice(view.meta.get("fitted_at"), now=utcnow()),
+            age_notice(view.meta.get("fitted_at"), now=now),
+            owner_strip(owners, zone=zone, now=now, id_="forecast-series-owners"),
             risk_tiles(
                 view.risk,
                 threshold=view.threshold,

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from services import audit
 from services.anomaly import detect
 from services.db import Database
-from services.db.models import Anomaly, AnomalyFeedback, Incident
+from services.db.models import Anomaly, AnomalyFeedback, Incident, utcnow
 from services.errors import Forbidden
+from services.oncall.demo import seed_demo_oncall
 
 
 @pytest.fixture
@@ -200,3 +201,21 @@ def _find(component, id_: str):  # type: ignore[no-untyped-def]
             if found is not None:
                 return found
     return None
+
+
+def test_episode_names_network_and_ai_owners_with_who_is_on_call(
+    page, signed_in, db: Database, sample: Sample
+) -> None:  # type: ignore[no-untyped-def]
+    with signed_in("viewer"):
+        before = text_of(page.layout(anomaly_id=str(sample.spike)))
+    # Nothing routed yet: said plainly for both, never left out.
+    assert before.count("no owning team") == 2
+    with db.session(write=True) as session:
+        seed_demo_oncall(session, now=utcnow())
+    with signed_in("viewer"):
+        layout = page.layout(anomaly_id=str(sample.spike))
+    text = text_of(layout)
+    assert "Who answers for this" in text
+    assert "Network: RAN · North" in text and "RAN North operations" in text
+    assert "AI: detector" in text and "AI platform" in text
+    assert "no owning team" not in text

@@ -13,6 +13,8 @@ from pages_support import run_callback, text_of
 
 from services.auth import ALL_ROLES
 from services.db import Database
+from services.db.models import utcnow
+from services.oncall.demo import seed_demo_oncall
 
 
 @pytest.fixture
@@ -189,3 +191,14 @@ def test_failed_forecast_banner_and_old_forecast_notice() -> None:
     now = utcnow()
     assert age_notice(now - timedelta(hours=20), now=now) is None
     assert "fitted 4 d ago" in text_of(age_notice(now - timedelta(days=4), now=now))
+
+
+def test_series_names_network_and_forecaster_owners(page, signed_in, db: Database, sample) -> None:  # type: ignore[no-untyped-def]
+    with db.session(write=True) as session:
+        seed_demo_oncall(session, now=utcnow())
+    with signed_in("viewer"):
+        layout = page.layout(element_id=str(sample.hot), kpi="prb_util_dl")
+    strip = text_of(_find(layout, "forecast-series-owners"))
+    # Region "Harbour" has no team of its own: the RAN domain owner answers for it.
+    assert "Network: RAN · Harbour" in strip and "RAN North operations" in strip
+    assert "AI: forecaster" in strip and "AI platform" in strip
