@@ -1,4 +1,4 @@
-"""Heartbeats of the AI itself: stale sources, failing jobs, detectors that did not run.
+"""Heartbeats of the AI itself: stale sources, failing jobs, missed runs, calibration drift.
 
 Each finding opens one incident for the AI component's owning team (deduplicated while it
 is open) so the on-call owner of the AI is paged like any network owner. Recovery and
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services import audit
+from services import audit, calibration_drift
 from services.db import Database
 from services.db.models import Incident, JobRun, Source, utcnow
 from services.incidents import lifecycle, states, timeline
@@ -29,6 +29,7 @@ JOB_EVERY_S = 60
 KEY_PREFIX = "heartbeat:"
 JOB_KEY = f"{KEY_PREFIX}job:"
 MISSED_KEY = f"{KEY_PREFIX}missed:"
+DRIFT_KEY = f"{KEY_PREFIX}drift:"
 FAILURE_THRESHOLD = 3  # consecutive failed runs; one failure is retried by the scheduler
 MISSED_FACTOR = 3  # a job is missing after three of its intervals without a run …
 MISSED_MIN = timedelta(minutes=10)  # … and never sooner than this
@@ -142,6 +143,56 @@ def missed_jobs(session: Session, *, now: datetime, expected: Mapping[str, int])
     return found
 
 
+def calibration_drifts(session: Session, *, now: datetime) -> list[Finding]:
+    """The detector's confidence or the forecaster's intervals no longer match reality."""
+    found = []
+    detector = calibration_drift.detector_drift(session, now=now)
+    if detector.drifted:
+        found.append(
+            Finding(
+                key=f"{DRIFT_KEY}detector",
+                component="detector",
+                title=(
+                    f"Detector calibration drift: confidence off by {detector.ece:.0%} on average"
+                ),
+                summary=(
+                    f"Over the last 30 days {detector.verdicts} episodes were judged: the "
+                    f"detector said {detector.mean_confidence:.0%} on average, operators "
+                    f"confirmed {detector.confirmed_rate:.0%} (calibration error "
+                    f"{detector.ece:.2f}, limit {calibration_drift.DETECTOR_MAX_ECE:.2f}). "
+                    "Confidence shown on episodes overstates or understates how often they "
+                    "are real; review the detector page's reliability view and refit the "
+                    "calibration table."
+                ),
+                severity="sev3",
+            )
+        )
+    forecaster = calibration_drift.forecast_drift(session, now=now)
+    nominal, tolerance = calibration_drift.FORECAST_NOMINAL, calibration_drift.FORECAST_TOLERANCE
+    low, high = nominal - tolerance, nominal + tolerance
+    if forecaster.drifted:
+        found.append(
+            Finding(
+                key=f"{DRIFT_KEY}forecaster",
+                component="forecaster",
+                title=(
+                    f"Forecaster calibration drift: 80 % intervals held "
+                    f"{forecaster.coverage:.0%} of actual values"
+                ),
+                summary=(
+                    f"First-week forecasts of {forecaster.series} series fitted in the last "
+                    f"30 days were checked against {forecaster.points} actual busy-hour values; "
+                    f"{forecaster.coverage:.0%} fell inside the 80 % interval (honest: "
+                    f"{low:.0%}–{high:.0%}). "
+                    "Breach probabilities are off by as much; check for a traffic change the "
+                    "history does not show and force a refit with fresh backtests."
+                ),
+                severity="sev3",
+            )
+        )
+    return found
+
+
 def raise_heartbeat(
     session: Session,
     *,
@@ -188,6 +239,7 @@ def check_heartbeats(
         ("stale sources", lambda s: stale_sources(s, now=now)),
         ("failing jobs", lambda s: failing_jobs(s, threshold=failure_threshold)),
         ("missed jobs", lambda s: missed_jobs(s, now=now, expected=expected or {})),
+        ("calibration drift", lambda s: calibration_drifts(s, now=now)),
     )
     checks_failed = 0
     for name, check in checks:
@@ -224,7 +276,7 @@ def _covered_by(expected: Mapping[str, int]) -> Callable[[str], bool]:
     # Keys these checks judge: others (raised by other checks) recover only by their own.
     def covered(key: str) -> bool:
         check, _, subject = key.removeprefix(KEY_PREFIX).partition(":")
-        return check in ("stale", "job") or (check == "missed" and subject in expected)
+        return check in ("stale", "job", "drift") or (check == "missed" and subject in expected)
 
     return covered
 

@@ -128,18 +128,23 @@ def model_summary(session: Session) -> ModelSummary:
     )
 
 
-def latest_verdicts(session: Session) -> pd.DataFrame:
-    """One row per judged episode with its latest verdict: anomaly_id, kpi, confidence, label."""
-    ranked = select(
+def latest_verdicts(session: Session, *, since: datetime | None = None) -> pd.DataFrame:
+    """One row per judged episode with its latest verdict: anomaly_id, kpi, confidence, label.
+
+    With `since`, only episodes whose latest verdict was given at or after it.
+    """
+    ranked_query = select(
         AnomalyFeedback.anomaly_id,
         AnomalyFeedback.label,
+        AnomalyFeedback.created_at,
         func.row_number()
         .over(
             partition_by=AnomalyFeedback.anomaly_id,
             order_by=(AnomalyFeedback.created_at.desc(), AnomalyFeedback.id.desc()),
         )
         .label("rank"),
-    ).subquery()
+    )
+    ranked = ranked_query.subquery()
     query = (
         select(
             ranked.c.anomaly_id,
@@ -153,6 +158,8 @@ def latest_verdicts(session: Session) -> pd.DataFrame:
         .where(ranked.c.rank == 1)
         .order_by(ranked.c.anomaly_id)
     )
+    if since is not None:
+        query = query.where(ranked.c.created_at >= since)
     rows = session.execute(query).all()
     frame = pd.DataFrame(
         rows, columns=["anomaly_id", "kpi", "confidence", "model_version", "label"]
