@@ -20,6 +20,7 @@ KIND_TEXT = {
     "overridden": "Recommendation overridden",
     "false_positive": "Anomaly labelled wrong",
     "missed": "Incident the AI missed",
+    "ai_wrong": "AI wrong on an incident",
     "rolled_back": "Action rolled back",
 }
 OUTCOME_TEXT = {
@@ -66,6 +67,7 @@ KIND_SHORT = {
     "overridden": "Overridden",
     "false_positive": "Labelled wrong",
     "missed": "AI missed it",
+    "ai_wrong": "AI wrong (incident)",
     "rolled_back": "Rolled back",
 }
 # Overdue open cases stand out; resolved ones are muted.
@@ -294,6 +296,19 @@ def human_side(side: dict[str, Any], *, zone: ZoneInfo) -> html.Div:
         rows = [
             ("Who", side.get("by")),
             ("Label", _words(side.get("label"))),
+            ("When", at),
+        ]
+    elif kind == "triage":
+        took_part = [
+            word
+            for word, key in (("detected", "ai_detected"), ("recommended", "ai_recommended"))
+            if side.get(key)
+        ]
+        rows = [
+            ("Who", side.get("by")),
+            ("Incident", f"#{side.get('incident_id')} {side.get('title') or ''}"),
+            ("Verdict", f"the AI {' and '.join(took_part) or 'took part'}, and was wrong"),
+            ("Severity", side.get("severity")),
             ("When", at),
         ]
     elif kind == "incident":

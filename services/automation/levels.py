@@ -46,6 +46,7 @@ DISAGREEMENT_KINDS: tuple[str, ...] = (
     "overridden",
     "false_positive",
     "missed",
+    "ai_wrong",
     "rolled_back",
 )
 RECOMMENDATION_STATES: tuple[str, ...] = (

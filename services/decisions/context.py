@@ -144,6 +144,20 @@ def incident_side(incident: Incident) -> dict[str, Any]:
     }
 
 
+def triage_side(incident: Incident) -> dict[str, Any]:
+    """The responders' verdict on an incident: the AI took part and was wrong."""
+    return {
+        "kind": "triage",
+        "incident_id": incident.id,
+        "title": incident.title,
+        "severity": incident.severity,
+        "domain": incident.domain,
+        "ai_detected": incident.ai_detected,
+        "ai_recommended": incident.ai_recommended,
+        "text": f"Incident #{incident.id} ({incident.title}): the responders judged the AI wrong.",
+    }
+
+
 def execution_side(execution: Execution, *, actor: str, reason: str) -> dict[str, Any]:
     """A rollback of an executed action: who undid it, why, and what verification saw."""
     return {

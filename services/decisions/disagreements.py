@@ -6,7 +6,9 @@ passes. The review outcome decides what the AI learns (services/decisions/learni
 
 Sources: a rejected or overridden recommendation (decide.py), an anomaly labelled "not an
 anomaly" or "new normal" (`on_anomaly_feedback`), an incident opened by a person with no
-AI anomaly linked before it (`on_incident_opened`), and a rolled-back action (`on_rollback`).
+AI anomaly linked before it (`on_incident_opened`), an incident whose triage says the AI
+detected or recommended but was wrong (`on_incident_triage`), and a rolled-back action
+(`on_rollback`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ __all__ = [
     "escalate_overdue",
     "on_anomaly_feedback",
     "on_incident_opened",
+    "on_incident_triage",
     "on_rollback",
     "open_case",
     "overdue_ids",
@@ -63,13 +66,19 @@ __all__ = [
 # Anomaly labels that say the AI was wrong to flag the episode.
 FALSE_POSITIVE_LABELS = ("not_anomaly", "new_normal")
 # What the human side is when a caller hands it in without saying.
-_HUMAN_KINDS = {"rolled_back": "rollback", "false_positive": "feedback", "missed": "incident"}
+_HUMAN_KINDS = {
+    "rolled_back": "rollback",
+    "false_positive": "feedback",
+    "missed": "incident",
+    "ai_wrong": "triage",
+}
 # The link each kind must carry: what the case stems from.
 _REQUIRED = {
     "rejected": "recommendation_id",
     "overridden": "recommendation_id",
     "false_positive": "anomaly_id",
     "missed": "incident_id",
+    "ai_wrong": "incident_id",
     "rolled_back": "execution_id",
 }
 
@@ -223,6 +232,36 @@ def on_incident_opened(session: Session, *, incident_id: int, now: datetime) -> 
     return open_case(session, kind="missed", incident_id=incident.id, now=now)
 
 
+def on_incident_triage(
+    session: Session, *, incident_id: int, actor: Actor, now: datetime
+) -> Disagreement | None:
+    """Hook after AI triage: "the AI detected or recommended, and was wrong" opens a case.
+
+    The AI side is the episode linked to the incident (with its explanation) when there is
+    one; the case goes to that episode's use case owner, else to the detector's.
+    """
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"There is no incident #{incident_id}.")
+    if incident.ai_correct is not False:
+        return None
+    anomaly_id = session.scalar(
+        select(Anomaly.id)
+        .where(Anomaly.incident_id == incident.id)
+        .order_by(Anomaly.confidence.desc(), Anomaly.id)
+        .limit(1)
+    )
+    return open_case(
+        session,
+        kind="ai_wrong",
+        incident_id=incident.id,
+        anomaly_id=anomaly_id,
+        human_side={**context.triage_side(incident), "at": now.isoformat()},
+        actor=actor,
+        now=now,
+    )
+
+
 def on_rollback(
     session: Session, *, execution_id: int, actor: Actor | str, now: datetime, reason: str = ""
 ) -> Disagreement:
@@ -254,7 +293,25 @@ def _ai_side(
             side["anomaly"] = context.anomaly_side(session, anomaly)
         return side
     if anomaly is not None:
-        return context.anomaly_side(session, anomaly)
+        side = context.anomaly_side(session, anomaly)
+        if incident is not None:
+            side["incident_id"] = incident.id
+        return side
+    if incident is not None and incident.ai_correct is False:
+        return {
+            "kind": "incident_triage",
+            "text": "The responders recorded that the AI "
+            + " and ".join(
+                w
+                for w, on in (
+                    ("detected", incident.ai_detected),
+                    ("recommended", incident.ai_recommended),
+                )
+                if on
+            )
+            + " on this incident, with no episode linked to it.",
+            "incident_id": incident.id,
+        }
     if incident is not None:
         return _miss_side(session, incident)
     return {}

@@ -47,6 +47,7 @@ TWO_PERSON_LEVEL = 2
 REVIEW_SLA: dict[str, timedelta] = {
     "rolled_back": timedelta(hours=24),
     "missed": timedelta(hours=48),
+    "ai_wrong": timedelta(hours=48),
     "rejected": timedelta(hours=72),
     "overridden": timedelta(hours=72),
     "false_positive": timedelta(hours=72),

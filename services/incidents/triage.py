@@ -252,6 +252,11 @@ def set_ai_triage(
         at=now,
     )
     _audit(session, actor, "incident.ai_triage", incident.id, before, after)
+    if ai_correct is False and before.get("ai_correct") is not False:
+        # The human verdict goes to the disagreement queue so the AI's owner reviews it.
+        from services.decisions.disagreements import on_incident_triage
+
+        on_incident_triage(session, incident_id=incident.id, actor=actor, now=now or utcnow())
     return incident
 
 

@@ -136,7 +136,7 @@ class Disagreement(Base):
     __table_args__ = (Index("ix_disagreements_state_due", "state", "due_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # rejected, overridden, false_positive, missed
+    kind: Mapped[str] = mapped_column(String(32))  # one of DISAGREEMENT_KINDS
     state: Mapped[str] = mapped_column(String(16), default="open")  # resolved
     use_case_id: Mapped[int | None] = mapped_column(ForeignKey("use_cases.id", ondelete="SET NULL"))
     recommendation_id: Mapped[int | None] = mapped_column(
