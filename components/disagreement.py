@@ -35,10 +35,10 @@ OUTCOME_EFFECT = {
     "ai_right": "counts as right in precision and calibration; an episode labelled "
     "“not an anomaly” is recorded as a true anomaly",
     "human_right": "counts as wrong in precision and calibration",
-    "both_reasonable": "left out of precision; with “new normal” ticked, the level is "
-    "recorded as the element's new normal in data health",
-    "data_issue": "left out of precision; the data window is recorded as a data issue in "
-    "data health",
+    "both_reasonable": "left out of precision; with “new normal” ticked, the detector "
+    "re-baselines the element from the episode's start (recorded in data health)",
+    "data_issue": "left out of precision; the data window's values leave the detector's "
+    "baselines (recorded in data health)",
     "inconclusive": "left out of precision: nobody can tell",
 }
 POLICY = (
@@ -57,9 +57,11 @@ POLICY = (
         "the promotion criteria of the use case; other outcomes are left out.",
     ),
     (
-        "“New normal” and “data issue” are recorded against the data.",
-        "A new normal or a data issue is written to data health on the element, where the "
-        "detector's owner sees it; the detector does not re-baseline from it on its own.",
+        "“New normal” and “data issue” change the detector's baseline.",
+        "A new normal restarts the element's baseline from the episode's start; a data issue "
+        "keeps the window's values out of every later baseline. Both are written to data "
+        "health on the element, where the detector's owner sees them; stored measurements "
+        "are never changed.",
     ),
 )
 KIND_SHORT = {

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.anomaly import calibration, detect, history, quality
+from services.anomaly import calibration, detect, history, quality, reviewed
 from services.anomaly.thresholds import Thresholds
 from services.db.models import Element, Kpi
 
@@ -134,6 +134,10 @@ def score_periods(
             scored.rows_read += loaded.rows_read
             if loaded.matrix.empty or loaded.meta.empty:
                 continue
+            # Reviews may have ruled history out: a new normal, or a bad-data window.
+            learned = reviewed.load_reviewed(session, kpi_id=kpi.id)
+            if learned:
+                loaded = reviewed.hide_reviewed_history(loaded, learned, targets=targets)
             frame = _score_kpi(loaded, kpi, targets=targets, config=config, elements=elements)
             inputs = quality.load_inputs(
                 session,

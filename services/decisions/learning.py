@@ -9,10 +9,12 @@ Judging a recommendation (precision and calibration of use cases):
 - open, shadow and expired recommendations are not judged.
 
 Adjustments, stored as DataHealthEvent rows with `details["origin"] ==
-"disagreement_review"` and listed by the data-health page (the detector does not read them
-yet; `baseline_resets` and `data_issues` are the queries it would use):
-- kind "new_normal": the element's KPI has a new level since `details["since"]`;
-- kind "data_issue": the AI stood on bad data for `details["window"]`.
+"disagreement_review"`, listed by the data-health page and read by the detector before it
+scores a KPI (services/anomaly/reviewed.py):
+- kind "new_normal": the element's KPI has a new level since `details["since"]`; history
+  before it leaves the baseline;
+- kind "data_issue": the AI stood on bad data for `details["window"]`; those values leave
+  every later baseline.
 A review that says the AI was right about an episode someone labelled "not an anomaly"
 adds the reviewer's "true_anomaly" verdict, which the detector's calibration review reads
 as the episode's latest verdict.
@@ -28,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services import audit
+from services.anomaly import reviewed
 from services.audit import Actor
 from services.db.models import (
     Anomaly,
@@ -214,37 +217,14 @@ def baseline_resets(
     session: Session, *, element_ids: list[int], kpi_id: int
 ) -> dict[int, datetime]:
     """Per element, the latest moment a review declared a new normal for this KPI."""
-    rows = session.execute(
-        select(DataHealthEvent.element_id, DataHealthEvent.details)
-        .where(
-            DataHealthEvent.kind == "new_normal",
-            DataHealthEvent.kpi_id == kpi_id,
-            DataHealthEvent.element_id.in_(element_ids),
-        )
-        .order_by(DataHealthEvent.detected_at)
-    ).all()
-    out: dict[int, datetime] = {}
-    for element_id, details in rows:
-        since = datetime.fromisoformat(str((details or {}).get("since")))
-        out[element_id] = since
-    return out
+    return reviewed.resets_for(session, kpi_id=kpi_id, element_ids=element_ids)
 
 
 def data_issues(
     session: Session, *, element_id: int, kpi_id: int | None = None
 ) -> list[tuple[datetime, datetime]]:
     """Windows a review marked as bad data on the element (and KPI, when given)."""
-    query = select(DataHealthEvent.kpi_id, DataHealthEvent.details).where(
-        DataHealthEvent.kind == "data_issue", DataHealthEvent.element_id == element_id
-    )
-    out = []
-    for event_kpi, details in session.execute(query).all():
-        if kpi_id is not None and event_kpi not in (None, kpi_id):
-            continue
-        start, end = (details or {}).get("window") or (None, None)
-        if start and end:
-            out.append((datetime.fromisoformat(start), datetime.fromisoformat(end)))
-    return sorted(out)
+    return reviewed.issues_for(session, kpi_id=kpi_id, element_id=element_id)
 
 
 def _new_normal(

@@ -14,7 +14,14 @@ from services import kv
 from services.anomaly import calibration, detect, history, persist, scoring, service
 from services.anomaly.thresholds import SETTING_KEY
 from services.db import Database, connect, upgrade_to_head
-from services.db.models import Anomaly, ChangeWindow, Element, ReevaluationMark
+from services.db.models import (
+    Anomaly,
+    ChangeWindow,
+    DataHealthEvent,
+    Element,
+    Kpi,
+    ReevaluationMark,
+)
 from services.ingest import pipeline
 from services.seed import ensure_kpis
 
@@ -382,3 +389,30 @@ def test_real_detector_finds_the_spikes(db: Database) -> None:
     for anomaly in found:
         assert anomaly.score > 0
         assert anomaly.detector == detect.DETECTOR
+
+
+def test_reviewed_new_normal_rebaselines_the_series(db: Database) -> None:
+    # C1 and C2 both step up by 25 for good; a review declared C1's new level normal.
+    shift = END - STEP * 20
+    steps = {(c, "prb_util_dl", END - STEP * k): 25.0 for c in (0, 1) for k in range(21)}
+    load(db, series(spikes=steps))
+    ids = {name: i for i, name in names(db).items()}
+    with db.session(write=True) as session:
+        prb = session.scalars(select(Kpi.id).where(Kpi.name == "prb_util_dl")).one()
+        session.add(
+            DataHealthEvent(
+                kind="new_normal",
+                severity="info",
+                element_id=ids["SITE-0001-C1"],
+                kpi_id=prb,
+                detected_at=NOW,
+                summary="Reviewed as a new normal",
+                details={"origin": "disagreement_review", "since": shift.isoformat()},
+            )
+        )
+    run = service.run_detection(db, now=NOW)
+    assert run.failures == []
+    opened = {(names(db)[a.element_id], a.kpi_id): a for a in episodes(db)}
+    # C2 still alerts on the step; C1's history before the new normal no longer counts.
+    assert opened[("SITE-0001-C2", prb)].started_at == shift
+    assert ("SITE-0001-C1", prb) not in opened
