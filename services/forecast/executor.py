@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
+from services.forecast.result import thin_samples
+
 if TYPE_CHECKING:
     from services.forecast.breach import BreachRisk
     from services.forecast.model import ForecastConfig, ForecastResult
@@ -184,6 +186,10 @@ def execute(task: FitTask, stan_budget_s: float, fit: FitFunc) -> FitOutcome:
         result = None
         error = error or f"Stan optimisation stopped after {stan_budget_s:.0f} s"
     risk = _risk(task, result) if result is not None else None
+    if result is not None and getattr(result, "samples", None) is not None:
+        # Risk is computed from all paths; only the stored ones travel back to the parent,
+        # which then unpickles a tenth of the data (the parent is the pool's bottleneck).
+        result.samples = thin_samples(result.samples)
     return FitOutcome(task.key, result, error, timed_out, time.monotonic() - started, risk)
 
 

@@ -34,6 +34,21 @@ class ForecastConfig:
         return 14 * 24 if periods_per_day(self.freq) >= 24 else 28
 
 
+KEEP_PATHS = 100  # sample paths stored per forecast (what-if and the breach histogram)
+
+
+def thin_samples(samples: np.ndarray | None, keep: int = KEEP_PATHS) -> np.ndarray | None:
+    """Up to `keep` of the (horizon, n_samples) paths, evenly chosen (paths are exchangeable)."""
+    if samples is None or keep <= 0:
+        return None
+    array = np.asarray(samples, dtype=np.float32)
+    if array.ndim != 2 or array.size == 0:
+        return None
+    if array.shape[1] > keep:
+        array = array[:, np.linspace(0, array.shape[1] - 1, keep).round().astype(int)]
+    return np.ascontiguousarray(array)
+
+
 @dataclass
 class ForecastResult:
     """One fitted forecast: future frame, calibrated sample paths and everything to explain it."""

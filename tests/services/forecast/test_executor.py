@@ -12,7 +12,7 @@ from forecast_service_support import HANG, echo_or_hang, plain_prophet, slow_pro
 
 from services.forecast import executor
 from services.forecast.executor import FitOutcome, FitTask, LocalExecutor, make_executor
-from services.forecast.model import ForecastConfig
+from services.forecast.model import ForecastConfig, ForecastResult
 
 
 def history(days: int = 60) -> pd.DataFrame:
@@ -87,3 +87,22 @@ def test_stan_is_stopped_by_its_deadline_inside_a_worker_process() -> None:
 def test_make_executor_rejects_unknown_specs() -> None:
     with pytest.raises(ValueError, match="local or dask"):
         make_executor("threads", workers=2)
+
+
+def test_breach_risk_uses_every_path_and_only_the_stored_paths_travel_back() -> None:
+    horizon, n = 90, 1000
+    rng = np.random.default_rng(5)
+    ds = pd.date_range("2026-12-01", periods=horizon, freq="D")
+
+    def fit_with_paths(task: FitTask) -> ForecastResult:
+        samples = (60 + rng.normal(0, 10, (horizon, n)).cumsum(axis=0) / 10).astype(np.float32)
+        frame = pd.DataFrame({"ds": ds, "yhat": samples.mean(axis=1)})
+        return ForecastResult("ok", "", "prophet", "test", frame, samples)
+
+    base = task(1)
+    capped = FitTask(key=base.key, history=base.history, config=ForecastConfig(capacity=80.0))
+    outcome = executor.execute(capped, 60.0, fit_with_paths)
+    assert outcome.result is not None
+    assert outcome.result.samples.shape == (horizon, 100)
+    assert outcome.risk is not None
+    assert 0.0 < outcome.risk.p_by_horizon[90] < 1.0
