@@ -14,6 +14,7 @@ from components.cards import notice, section
 from components.format import count
 from components.forms import field
 from components.grid import data_grid
+from components.oncall import owner_strip
 from components.recommendation import (
     COLUMNS,
     ROW_CLASSES,
@@ -34,6 +35,7 @@ from services.db.models import Execution, Recommendation, utcnow
 from services.decisions import decide as decisions
 from services.decisions.queries import list_recommendations, recommendation_detail
 from services.errors import BeaconError
+from services.oncall.owners import owners_of_recommendation
 from services.web.authz import allow
 from services.web.context import beacon
 from services.web.principal import current_principal
@@ -387,6 +389,7 @@ def show_detail(selected: Any, _done: Any) -> Any:
     try:
         with ctx.db.session() as session:
             detail = recommendation_detail(session, recommendation_id=rec_id)
+            owners = owners_of_recommendation(session, now=now, recommendation_id=rec_id)
             preview = None
             if detail["state"] in ("open", "accepted", "overridden", "awaiting_second_approval"):
                 preview = dry_run(session, recommendation_id=rec_id, now=now).as_dict()
@@ -394,7 +397,13 @@ def show_detail(selected: Any, _done: Any) -> Any:
         return notice(error.message, tone="warn")
     for d in detail["decisions"]:
         d["reason_label"] = REASON_LABELS.get(d.get("reason_code") or "", d.get("reason_code"))
-    return detail_panel(detail, preview=preview, zone=ctx.settings.zone, now=now)
+    zone = ctx.settings.zone
+    return html.Div(
+        [
+            owner_strip(owners, zone=zone, now=now, id_="recommendations-owners"),
+            detail_panel(detail, preview=preview, zone=zone, now=now),
+        ]
+    )
 
 
 # --- changes -----------------------------------------------------------------------------

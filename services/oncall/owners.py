@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from services.db.models import Element, Recommendation, UseCase
 from services.errors import NotFound
 from services.oncall.resolve import OnCall, oncall_for
 
@@ -80,3 +81,21 @@ def _line(
     except NotFound:
         return OwnerLine(label, subject, None, ai=ai)
     return OwnerLine(label, subject, answer.oncall, ai=ai)
+
+
+def owners_of_recommendation(
+    session: Session, *, now: datetime, recommendation_id: int
+) -> list[OwnerLine]:
+    """The element's network owner and the use case's owner ("usecase:<key>")."""
+    rec = session.get(Recommendation, recommendation_id)
+    if rec is None:
+        return []
+    element = session.get(Element, rec.element_id) if rec.element_id is not None else None
+    case = session.get(UseCase, rec.use_case_id) if rec.use_case_id is not None else None
+    return owners_of_output(
+        session,
+        now=now,
+        domain=None if element is None else element.domain,
+        region=None if element is None else element.region,
+        component=f"usecase:{case.key}" if case is not None else DETECTOR,
+    )

@@ -105,6 +105,11 @@ def test_detail_shows_why_impact_rollback_and_dry_run(page, signed_in, sample: T
     assert "needs two different people" not in minor
     assert "simulated" in simulated
     assert "There is no recommendation #99999" in missing
+    # Who answers for it: the cell's network owner and the use case's owner, with who is on call.
+    assert "Who answers for this" in detail
+    assert "Network: RAN" in detail
+    assert "AI: usecase:capacity_carrier_add" in detail
+    assert "no owning team" not in detail
 
 
 def test_decision_needs_a_reason_then_is_recorded(
