@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services import audit
 from services.audit import Actor
 from services.db.models import EscalationPolicy, Incident, Team, utcnow
-from services.errors import InvalidInput, NotFound
+from services.errors import Conflict, InvalidInput, NotFound
 from services.incidents import states, timeline
 from services.notify import outbox
 from services.notify.config import NotifyConfig
@@ -82,8 +83,18 @@ def open_incident(
         created_at=now,
         simulated=simulated,
     )
-    session.add(incident)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(incident)
+            session.flush()
+    except IntegrityError as error:
+        # Only the open-dedup index can refuse a new incident: another opener won the race.
+        if incident.dedup_key is None:
+            raise
+        raise Conflict(
+            f"An open incident already carries the key {incident.dedup_key!r} "
+            "(another process opened it a moment ago)."
+        ) from error
     if opening_event:
         timeline.add_event(
             session,

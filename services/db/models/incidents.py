@@ -5,17 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, utcnow
+
+OPEN_DEDUP = "dedup_key IS NOT NULL AND status IN ('triggered', 'acknowledged', 'mitigated')"
 
 
 class Incident(Base):
     """An operational incident: triggered -> acknowledged -> mitigated -> resolved."""
 
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_incidents_status_created", "status", "created_at"),
+        # One open incident per dedup key, even when two openers race (scheduler and web).
+        Index(
+            "uq_incidents_open_dedup_key",
+            "dedup_key",
+            unique=True,
+            sqlite_where=text(OPEN_DEDUP),
+            postgresql_where=text(OPEN_DEDUP),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))

@@ -45,3 +45,36 @@ def test_times_come_back_as_utc_on_both_databases(database_url: str) -> None:
     db.dispose()
     assert stored == berlin_noon
     assert stored.utcoffset() == timedelta(0)
+
+
+def test_open_incident_twins_from_before_the_dedup_index_are_kept_apart(database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from services.db.migrate import alembic_config
+
+    db = connect(database_url)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(db)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    with db.engine.begin() as conn:
+        for status in ("triggered", "acknowledged", "resolved"):
+            conn.execute(
+                text(
+                    "INSERT INTO incidents (title, summary, severity, status, origin, "
+                    "escalation_position, escalation_round, dedup_key, created_at, simulated) "
+                    "VALUES ('t', '', 'sev3', :status, 'heartbeat', 0, 0, 'heartbeat:x', "
+                    "CURRENT_TIMESTAMP, false)"
+                ),
+                {"status": status},
+            )
+    upgrade_to_head(db)
+    with db.engine.connect() as conn:
+        keys = conn.execute(text("SELECT id, status, dedup_key FROM incidents ORDER BY id")).all()
+    first, second, closed = keys
+    # The oldest open one keeps deduplicating; its open twin no longer collides; closed untouched.
+    assert first.dedup_key == "heartbeat:x"
+    assert second.dedup_key == f"heartbeat:x#dup{second.id}"
+    assert closed.dedup_key == "heartbeat:x"
+    db.dispose()

@@ -401,3 +401,28 @@ def test_a_manual_incident_enters_the_disagreement_queue_as_a_miss(db: Database)
             select(Disagreement).where(Disagreement.incident_id == incident_id)
         ).all()
         assert [(c.kind, c.state) for c in cases] == [("missed", "open")]
+
+
+def test_a_second_open_incident_with_the_same_key_is_refused(db: Database) -> None:
+    # Two openers racing (each checked find_open before the other committed): one wins.
+    with db.session(write=True) as session:
+        first = lifecycle.open_incident(
+            session, title="Source stale", severity="sev3", origin="heartbeat",
+            actor=audit.SYSTEM, now=NOW, component="detector", dedup_key="heartbeat:x",
+        )  # fmt: skip
+        with pytest.raises(Conflict, match="already carries the key 'heartbeat:x'"):
+            lifecycle.open_incident(
+                session, title="Source stale", severity="sev3", origin="heartbeat",
+                actor=audit.SYSTEM, now=NOW, component="detector", dedup_key="heartbeat:x",
+            )  # fmt: skip
+        # The winner is untouched by the refused twin (its savepoint rolled back alone).
+        assert lifecycle.find_open(session, dedup_key="heartbeat:x").id == first.id
+        lifecycle.resolve(
+            session, incident_id=first.id, actor=OPERATOR, note="fixed the feed", now=NOW
+        )
+        # Once resolved, the key is free again.
+        again = lifecycle.open_incident(
+            session, title="Source stale again", severity="sev3", origin="heartbeat",
+            actor=audit.SYSTEM, now=NOW, component="detector", dedup_key="heartbeat:x",
+        )  # fmt: skip
+        assert again.id != first.id
