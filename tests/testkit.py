@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
@@ -50,6 +51,24 @@ def seeded_database(url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+# Module fixtures that run once per backend: `@pytest.fixture(scope="module", params=BACKENDS)`.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def backend_url(backend: str, tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[str]:
+    """An empty database on `backend`: a SQLite file, or a PostgreSQL database dropped after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp(name) / 'beacon.db'}"
+        return
+    skip_or_fail_without_postgres()
+    url = fresh_postgres_database(f"beacon_{name}")
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
 
 
 def add_user(db: Database, username: str, role: str, password: str = USER_PASSWORD) -> None:

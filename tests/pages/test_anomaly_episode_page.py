@@ -216,6 +216,8 @@ def test_episode_names_network_and_ai_owners_with_who_is_on_call(
         layout = page.layout(anomaly_id=str(sample.spike))
     text = text_of(layout)
     assert "Who answers for this" in text
-    assert "Network: RAN · North" in text and "RAN North operations" in text
-    assert "AI: detector" in text and "AI platform" in text
+    assert "Network: RAN · North" in text
+    assert "RAN North operations" in text
+    assert "AI: detector" in text
+    assert "AI platform" in text
     assert "no owning team" not in text

@@ -200,5 +200,7 @@ def test_series_names_network_and_forecaster_owners(page, signed_in, db: Databas
         layout = page.layout(element_id=str(sample.hot), kpi="prb_util_dl")
     strip = text_of(_find(layout, "forecast-series-owners"))
     # Region "Harbour" has no team of its own: the RAN domain owner answers for it.
-    assert "Network: RAN · Harbour" in strip and "RAN North operations" in strip
-    assert "AI: forecaster" in strip and "AI platform" in strip
+    assert "Network: RAN · Harbour" in strip
+    assert "RAN North operations" in strip
+    assert "AI: forecaster" in strip
+    assert "AI platform" in strip

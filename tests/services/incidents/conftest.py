@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from incident_support import NOW, OPERATOR, VIEWER
 from sqlalchemy import delete, update
-from testkit import drop_postgres_database, fresh_postgres_database, skip_or_fail_without_postgres
+from testkit import BACKENDS, backend_url, seeded_database
 
 from services import audit, auth
-from services.db import Database, connect, upgrade_to_head
+from services.db import Database
 from services.db.models import (
     Alarm,
     Anomaly,
@@ -28,7 +28,7 @@ from services.db.models import (
     Source,
 )
 from services.oncall.demo import seed_demo_oncall
-from services.seed import ensure_kpis, ensure_simulator_sources
+from services.seed import ensure_simulator_sources
 
 _WIPE = (
     Notification,
@@ -45,36 +45,28 @@ _WIPE = (
 )
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def seeded_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
     """Built once per module and backend: KPIs, simulator sources, users, demo on-call."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('incidents') / 'beacon.db'}"
-    else:
-        skip_or_fail_without_postgres()
-        url = fresh_postgres_database(f"beacon_{request.module.__name__[5:30]}")
-    database = connect(url)
-    upgrade_to_head(database)
-    with database.session(write=True) as session:
-        ensure_kpis(session)
-        ensure_simulator_sources(session)
-        seed_demo_oncall(session, now=NOW)
-        for actor in (OPERATOR, VIEWER):
-            auth.create_user(
-                session,
-                username=actor.name,
-                role=actor.role or "viewer",
-                password="user-pass-12345",
-                actor=audit.SYSTEM,
-            )
-    yield database
-    database.dispose()
-    if request.param == "postgres":
-        drop_postgres_database(url)
+    name = request.module.__name__[5:30]
+    with (
+        backend_url(request.param, tmp_path_factory, name) as url,
+        seeded_database(url) as database,
+    ):
+        with database.session(write=True) as session:
+            ensure_simulator_sources(session)
+            seed_demo_oncall(session, now=NOW)
+            for actor in (OPERATOR, VIEWER):
+                auth.create_user(
+                    session,
+                    username=actor.name,
+                    role=actor.role or "viewer",
+                    password="user-pass-12345",
+                    actor=audit.SYSTEM,
+                )
+        yield database
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from testkit import drop_postgres_database, fresh_postgres_database, skip_or_fail_without_postgres
+from testkit import BACKENDS, backend_url, seeded_database
 
 from services import audit
-from services.db import Database, connect, upgrade_to_head
+from services.db import Database
 from services.db.models import AuditEvent, Ownership, Person, Rotation, Team, UseCase
 from services.errors import InvalidInput, NotFound
 from services.oncall import ical, overrides, overview, resolve, schedules
@@ -29,38 +29,30 @@ ACTOR = audit.Actor(name="eng-1", role="engineer")
 pytestmark = pytest.mark.xdist_group("oncall-db")
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def demo_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
     """A migrated database with simulator sources, one use case and the demo on-call seed."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('oncall') / 'beacon.db'}"
-    else:
-        skip_or_fail_without_postgres()
-        url = fresh_postgres_database("beacon_oncall")
-    database = connect(url)
-    upgrade_to_head(database)
-    with database.session(write=True) as session:
-        ensure_simulator_sources(session)
-        session.add(
-            UseCase(
-                key="congestion_lb",
-                name="Congestion load balancing",
-                trigger="anomaly:congestion",
-                action="lb_change",
+    with (
+        backend_url(request.param, tmp_path_factory, "oncall") as url,
+        seeded_database(url) as database,
+    ):
+        with database.session(write=True) as session:
+            ensure_simulator_sources(session)
+            session.add(
+                UseCase(
+                    key="congestion_lb",
+                    name="Congestion load balancing",
+                    trigger="anomaly:congestion",
+                    action="lb_change",
+                )
             )
-        )
-        session.flush()
-        summary = seed_demo_oncall(session, now=NOW)
-        assert summary.teams == 5
-        assert summary.added > 0
-    yield database
-    database.dispose()
-    if request.param == "postgres":
-        drop_postgres_database(url)
+            session.flush()
+            summary = seed_demo_oncall(session, now=NOW)
+            assert summary.teams == 5
+            assert summary.added > 0
+        yield database
 
 
 @pytest.fixture

@@ -10,12 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from testkit import (
-    drop_postgres_database,
-    fresh_postgres_database,
-    seeded_database,
-    skip_or_fail_without_postgres,
-)
+from testkit import BACKENDS, backend_url, seeded_database
 
 from services.audit import Actor
 from services.automation.use_cases import ensure_use_cases
@@ -64,23 +59,18 @@ def seed(database: Database) -> None:
             session.add(User(username=actor.name, role=actor.role or "viewer", password_hash="x"))
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def dec_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
     """One seeded database per backend and test module."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('decisions') / 'beacon.db'}"
-    else:
-        skip_or_fail_without_postgres()
-        url = fresh_postgres_database(f"beacon_dec_{request.module.__name__[-14:]}")
-    with seeded_database(url) as database:
+    name = f"dec_{request.module.__name__[-14:]}"
+    with (
+        backend_url(request.param, tmp_path_factory, name) as url,
+        seeded_database(url) as database,
+    ):
         seed(database)
         yield database
-    if request.param == "postgres":
-        drop_postgres_database(url)
 
 
 @pytest.fixture
