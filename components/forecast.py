@@ -18,6 +18,7 @@ from dash import html
 
 from components.cards import empty_state, stat_tile, tile_row
 from components.format import count, short_time
+from services.csv_safe import safe_cell
 
 # A series is "at risk" within a horizon when at least half its sampled futures breach
 # (the same rule as `beacon forecasts status`).
@@ -376,6 +377,5 @@ def _csv_cell(name: str, raw: Any) -> str:
         return raw.isoformat()
     if isinstance(raw, float):
         return f"{raw:.4g}" if name not in ("threshold", "last_value") else f"{raw:g}"
-    text = str(raw)
     # Cells starting with = + - @ open as formulas in spreadsheets: export them as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return safe_cell(str(raw))

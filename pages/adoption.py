@@ -17,6 +17,7 @@ from components.adoption import (
 from components.cards import empty_state, section
 from services import adoption
 from services.auth import ALL_ROLES
+from services.csv_safe import safe_csv_text
 from services.db.models import utcnow
 from services.web.authz import allow
 from services.web.context import beacon
@@ -176,7 +177,7 @@ def download_csv(summary: int | None, trend: int | None, weeks: Any) -> Any:
         else:
             text = adoption.trend_csv(session, now=now, weeks=span)
             name = f"beacon-adoption-weekly-{now:%Y%m%d}.csv"
-    return {"content": text, "filename": name, "type": "text/csv"}
+    return {"content": safe_csv_text(text), "filename": name, "type": "text/csv"}
 
 
 def _weeks(value: Any) -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, get_type_hints
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ValidationError
 from spectree import Response
 
@@ -15,6 +15,7 @@ from services.api.schemas.common import ErrorBody
 from services.api.security import Policy, attach, authorize, require_roles
 from services.api.spec import API_PREFIX, BEARER, after_hook, before_hook, locations_of, spec
 from services.auth import ALL_ROLES, Scope
+from services.errors import InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +25,20 @@ install_handlers(api)
 # Every endpoint can answer these; each view adds the ones its logic can raise.
 COMMON_ERRORS = (401, 403)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@api.before_request
+def _refuse_unsized_overflow() -> None:
+    """413 for a body without Content-Length (chunked) that runs past the server's limit.
+
+    The server stops reading such a body at the limit without an error, so a view would see
+    a silently truncated body (half a CSV ingested). Reading one byte more raises the 413.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is not None or not limit or request.method not in BODY_METHODS:
+        return
+    if len(request.get_data(cache=True)) >= limit:
+        request.stream.read(1)  # past the limit: werkzeug raises RequestEntityTooLarge
 
 
 def endpoint(
@@ -64,6 +79,7 @@ def endpoint(
             # Authorise before anything else, so an unauthorised caller learns nothing from
             # validation messages.
             authorize(policy)
+            _refuse_nul(request.args.items(multi=True), view_args.items())
             if "json" in hints:
                 _check_body()
             if path_model is not None:
@@ -115,5 +131,38 @@ def _check_body() -> None:
         return
     if not request.is_json:
         raise UnsupportedMediaType("send the request body as application/json")
-    if request.get_json(silent=True) is None:
+    try:
+        document = request.get_json(silent=True)
+    except RecursionError:
+        # Deeply nested arrays exhaust the decoder's recursion: hostile input, not a crash.
+        raise MalformedBody("the request body is nested too deeply") from None
+    if document is None:
         raise MalformedBody("the request body is not valid JSON")
+    _refuse_nul(_json_strings(document))
+
+
+def _refuse_nul(*pairs: Iterable[Any]) -> None:
+    """InvalidInput for a NUL character in a name or value.
+
+    PostgreSQL cannot store or compare text holding NUL, so it would fail the query; raw
+    bodies (alarms, telemetry, VES) keep theirs and are cleaned by their parsers instead.
+    """
+    for group in pairs:
+        for item in group:
+            texts = item if isinstance(item, tuple) else (item,)
+            if any(isinstance(text, str) and "\x00" in text for text in texts):
+                raise InvalidInput("text must not contain NUL characters")
+
+
+def _json_strings(node: Any) -> Iterator[str]:
+    """Every key and string value of a JSON document, depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            yield from (k for k in item if isinstance(k, str))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

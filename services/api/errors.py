@@ -26,6 +26,11 @@ class MalformedBody(BeaconError):
     code = "malformed_body"
 
 
+class PayloadTooLarge(BeaconError):
+    status = 413
+    code = "payload_too_large"
+
+
 class ResponseInvalid(Exception):
     """A view produced a body its declared response model refuses: a server bug."""
 

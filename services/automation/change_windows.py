@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ CSV_COLUMNS = (
     "elements",
 )
 MAX_CSV_ROWS = 10_000
+MAX_EXTERNAL_ID = 100  # the column's size
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,10 @@ def _aware(value: datetime | str, what: str) -> datetime:
         raise InvalidInput(f"{what} must be a time")
     if value.tzinfo is None:
         raise InvalidInput(f"{what} needs a time zone (e.g. 2026-11-26T22:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
+        raise InvalidInput(f"{what} is out of range") from exc
 
 
 def _scope(raw: Any) -> dict[str, list[str]]:
@@ -92,6 +97,12 @@ def _scope(raw: Any) -> dict[str, list[str]]:
     return out
 
 
+def _no_nul(*texts: str) -> None:
+    # PostgreSQL cannot store NUL in text: refuse the value instead of failing the insert.
+    if any("\x00" in text for text in texts):
+        raise InvalidInput("text must not contain NUL characters")
+
+
 def validate_window(payload: dict[str, Any]) -> dict[str, Any]:
     """A cleaned window payload (title, kind, times, scope, external_id), or InvalidInput."""
     title = str(payload.get("title") or "").strip()
@@ -107,12 +118,16 @@ def validate_window(payload: dict[str, Any]) -> dict[str, Any]:
     if ends_at <= starts_at:
         raise InvalidInput("ends_at must be after starts_at")
     external_id = str(payload.get("external_id") or "").strip() or None
+    if external_id is not None and len(external_id) > MAX_EXTERNAL_ID:
+        raise InvalidInput(f"external_id is longer than {MAX_EXTERNAL_ID} characters")
+    scope = _scope(payload.get("scope"))
+    _no_nul(title, external_id or "", *(v for values in scope.values() for v in values))
     return {
         "title": title[:300],
         "kind": kind,
         "starts_at": starts_at,
         "ends_at": ends_at,
-        "scope": _scope(payload.get("scope")),
+        "scope": scope,
         "external_id": external_id,
     }
 
@@ -217,15 +232,33 @@ def _split(cell: str | None) -> list[str]:
     return [part.strip() for part in (cell or "").split(";") if part.strip()]
 
 
+def _rows(reader: csv.DictReader, result: ImportResult) -> Iterator[tuple[int, dict[Any, Any]]]:
+    """(line, row) pairs; a line the csv module cannot read ends the import with its error."""
+    number = 1
+    while True:
+        number += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+            result.errors.append(RowError(number, f"unreadable CSV: {exc}; rest ignored"))
+            return
+        yield number, row
+
+
 def import_csv(session: Session, *, text: str, actor: Actor, source: str = "csv") -> ImportResult:
     """Import windows from CSV (lists split on ";"); bad rows are reported, good ones kept."""
     result = ImportResult()
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV header cannot be read: {exc}") from exc
     missing = [c for c in ("title", "kind", "starts_at", "ends_at") if c not in header]
     if missing:
         raise InvalidInput(f"CSV header lacks column(s): {', '.join(missing)}")
-    for number, row in enumerate(reader, start=2):
+    for number, row in _rows(reader, result):
         if number - 1 > MAX_CSV_ROWS:
             result.errors.append(RowError(number, f"more than {MAX_CSV_ROWS} rows; rest ignored"))
             break

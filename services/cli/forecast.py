@@ -12,6 +12,7 @@ import orjson
 import pandas as pd
 
 from services.cli.detect import InputError, read_series
+from services.csv_safe import safe_frame
 
 STORED_LEVELS = (0.8, 0.95)
 
@@ -140,7 +141,7 @@ def forecast(
             "model": result.model,
         }
     )
-    out.to_csv(sys.stdout, index=False, float_format="%.6g", lineterminator="\n")
+    safe_frame(out).to_csv(sys.stdout, index=False, float_format="%.6g", lineterminator="\n")
     if capacity is not None and result.samples is not None:
         risk = breach_risk(
             result.samples,

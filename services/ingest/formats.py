@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Callable
 
 import pandas as pd
 
-from services.ingest.records import ParsedPayload
+from services.ingest.records import ParsedPayload, Rejected, empty_records
 from services.ingest.sources import telemetry
 
 Parser = Callable[..., ParsedPayload]
 
 
 def parse_records_csv(payload: bytes, *, name: str = "") -> ParsedPayload:
-    """The CSV Beacon itself keeps as raw for batches that arrived as frames (simulator)."""
-    frame = pd.read_csv(io.BytesIO(payload), dtype={"value": "object"}, keep_default_na=False)
+    """The CSV Beacon itself keeps as raw for batches that arrived as frames (simulator).
+
+    Beacon wrote it, but a replayed raw batch is still input: anything unreadable becomes
+    one refusal with a reason, like every other parser, never an exception.
+    """
+    try:
+        frame = pd.read_csv(io.BytesIO(payload), dtype={"value": "object"}, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        # ValueError covers UnicodeDecodeError and pandas' own dtype complaints.
+        return _refused_records_csv(name, payload, exc)
+    if "value" not in frame.columns:
+        return _refused_records_csv(name, payload, ValueError("no value column"))
     frame["value"] = frame["value"].replace("", None)
     return ParsedPayload(records=frame, meta={"format": "records-csv", "file": name})
+
+
+def _refused_records_csv(name: str, payload: bytes, exc: Exception) -> ParsedPayload:
+    error = str(exc)[:300]
+    record = {"file": name, "error": error, "head": payload[:200].decode("utf-8", "replace")}
+    return ParsedPayload(
+        records=empty_records(),
+        rejected=[Rejected("malformed_payload", record, reason=f"{name or 'payload'}: {error}")],
+        meta={"format": "records-csv", "file": name},
+    )
 
 
 def parsers() -> dict[str, Parser]:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from services.api.schemas.common import UtcDateTime
+from services.api.schemas.common import MAX_ID, UtcDateTime
 from services.auth import Role, Scope
 from services.db.models import utcnow
 
@@ -119,7 +119,7 @@ class TokenPath(BaseModel):
     """A token in the URL."""
 
     kind: TokenKind = Field(description="kiosk or api")
-    token_id: int = Field(ge=1, description="The token's id")
+    token_id: int = Field(ge=1, le=MAX_ID, description="The token's id")
 
 
 class TokenRevoked(BaseModel):

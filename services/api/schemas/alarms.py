@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from services.alarms import SEVERITIES
-from services.api.schemas.common import PageInfo, PageQuery, UtcDateTime
+from services.api.schemas.common import MAX_ID, PageInfo, PageQuery, UtcDateTime
 
 AlarmState = Literal["active", "cleared"]
 
@@ -28,7 +28,7 @@ class AlarmQuery(PageQuery):
 class AlarmPath(BaseModel):
     """An alarm in the URL."""
 
-    alarm_id: int = Field(ge=1, description="The alarm's id")
+    alarm_id: int = Field(ge=1, le=MAX_ID, description="The alarm's id")
 
 
 class AlarmOut(BaseModel):

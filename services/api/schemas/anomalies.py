@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.anomaly.feed import LABELS, SEVERITIES, STATUSES
-from services.api.schemas.common import PageInfo, PageQuery, UtcDateTime
+from services.api.schemas.common import MAX_ID, PageInfo, PageQuery, UtcDateTime
 
 Label = Literal["true_anomaly", "expected", "not_anomaly", "new_normal"]
 
@@ -66,7 +66,7 @@ class AnomalyQuery(PageQuery):
 class AnomalyPath(BaseModel):
     """An episode in the URL."""
 
-    anomaly_id: int = Field(ge=1, description="The episode's id")
+    anomaly_id: int = Field(ge=1, le=MAX_ID, description="The episode's id")
 
 
 class ElementRef(BaseModel):

@@ -38,6 +38,11 @@ class ErrorBody(BaseModel):
     error: ErrorInfo
 
 
+# Ids and offsets are bounded by PostgreSQL's integer column: a larger number can name no
+# row, and the database driver would fail on it instead of answering "not found".
+MAX_ID = 2**31 - 1
+
+
 class ApiQuery(BaseModel):
     """Base of query-string models: unknown parameters are refused, not ignored."""
 
@@ -49,7 +54,7 @@ class PageQuery(ApiQuery):
     """Offset pagination parameters."""
 
     limit: int = Field(default=100, ge=1, le=1000, description="Items per page (1-1000)")
-    offset: int = Field(default=0, ge=0, description="Items to skip")
+    offset: int = Field(default=0, ge=0, le=MAX_ID, description="Items to skip")
 
 
 class PageInfo(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.api.schemas.common import PageInfo, PageQuery, UtcDateTime
+from services.api.schemas.common import MAX_ID, PageInfo, PageQuery, UtcDateTime
 from services.automation.levels import DISAGREEMENT_KINDS, REVIEW_OUTCOMES
 from services.decisions.queries import CASE_FILTERS
 from services.decisions.reviews import MAX_NOTE
@@ -45,7 +45,7 @@ class DisagreementQuery(PageQuery):
         description=f"One of {', '.join(DISAGREEMENT_KINDS)}",
         json_schema_extra=_enum(DISAGREEMENT_KINDS),
     )
-    use_case_id: int | None = Field(default=None, ge=1)
+    use_case_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     simulated: bool | None = Field(
         default=None, description="true: only demo history; false: only real cases"
     )
@@ -68,7 +68,7 @@ class DisagreementQuery(PageQuery):
 class DisagreementPath(BaseModel):
     """A case in the URL."""
 
-    disagreement_id: int = Field(ge=1, description="The case's id")
+    disagreement_id: int = Field(ge=1, le=MAX_ID, description="The case's id")
 
 
 class DisagreementOut(BaseModel):

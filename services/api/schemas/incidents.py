@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.api.schemas.common import PageInfo, PageQuery, UtcDateTime
+from services.api.schemas.common import MAX_ID, PageInfo, PageQuery, UtcDateTime
 from services.api.schemas.oncall import PersonOut
 from services.incidents.states import ORIGINS, SEVERITIES, STATUSES
 
@@ -34,7 +34,10 @@ class IncidentIn(BaseModel):
     domain: str | None = Field(default=None, min_length=1, max_length=16, examples=["RAN"])
     region: str | None = Field(default=None, min_length=1, max_length=64, examples=["North"])
     team_id: int | None = Field(
-        default=None, ge=1, description="Route to this team instead of the domain's owner"
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Route to this team instead of the domain's owner",
     )
     external_ticket: str | None = Field(default=None, max_length=100, examples=["INC-10422"])
 
@@ -52,7 +55,7 @@ class IncidentQuery(PageQuery):
         default=None, max_length=100, description=f"Comma-separated: {', '.join(ORIGINS)}"
     )
     domain: str | None = Field(default=None, min_length=1, max_length=16)
-    team_id: int | None = Field(default=None, ge=1)
+    team_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     ai_involved: bool | None = Field(
         default=None, description="true: the AI detected or recommended; false: neither"
     )
@@ -82,7 +85,7 @@ class IncidentQuery(PageQuery):
 class IncidentPath(BaseModel):
     """An incident in the URL."""
 
-    incident_id: int = Field(ge=1, description="The incident's id")
+    incident_id: int = Field(ge=1, le=MAX_ID, description="The incident's id")
 
 
 class EscalationStateOut(BaseModel):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.api.schemas.common import ApiQuery, UtcDateTime
+from services.api.schemas.common import MAX_ID, ApiQuery, UtcDateTime
 
 
 class OncallNowQuery(ApiQuery):
@@ -141,13 +141,13 @@ class SchedulesOut(BaseModel):
 class TeamPath(BaseModel):
     """A team in the URL."""
 
-    team_id: int = Field(ge=1, description="The team's id")
+    team_id: int = Field(ge=1, le=MAX_ID, description="The team's id")
 
 
 class PersonPath(BaseModel):
     """A person in the URL."""
 
-    person_id: int = Field(ge=1, description="The person's id")
+    person_id: int = Field(ge=1, le=MAX_ID, description="The person's id")
 
 
 class CalendarQuery(ApiQuery):

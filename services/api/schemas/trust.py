@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from services.api.schemas.common import ApiQuery, UtcDateTime
+from services.api.schemas.common import MAX_ID, ApiQuery, UtcDateTime
 from services.automation.levels import (
     CHANGE_WINDOW_KINDS,
     REASON_CODES,
@@ -85,7 +85,7 @@ class UseCaseList(BaseModel):
 class UseCasePath(BaseModel):
     """A use case in the URL."""
 
-    use_case_id: int = Field(ge=1, description="The use case's id")
+    use_case_id: int = Field(ge=1, le=MAX_ID, description="The use case's id")
 
 
 class LevelIn(BaseModel):
@@ -122,7 +122,7 @@ class MaturityChangeList(BaseModel):
 class MaturityChangePath(BaseModel):
     """A maturity change in the URL."""
 
-    change_id: int = Field(ge=1, description="The change's id")
+    change_id: int = Field(ge=1, le=MAX_ID, description="The change's id")
 
 
 class MaturityRejectIn(BaseModel):
@@ -145,16 +145,16 @@ class RecommendationQuery(ApiQuery):
         description=f"One of {', '.join(RECOMMENDATION_STATES)}, or pending "
         "(open and awaiting second approval)",
     )
-    use_case_id: int | None = Field(default=None, ge=1)
+    use_case_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     simulated: bool | None = Field(default=None, description="Demo rows are simulated")
     limit: int = Field(default=100, ge=1, le=1000, description="Items per page (1-1000)")
-    offset: int = Field(default=0, ge=0, description="Items to skip")
+    offset: int = Field(default=0, ge=0, le=MAX_ID, description="Items to skip")
 
 
 class RecommendationPath(BaseModel):
     """A recommendation in the URL."""
 
-    recommendation_id: int = Field(ge=1, description="The recommendation's id")
+    recommendation_id: int = Field(ge=1, le=MAX_ID, description="The recommendation's id")
 
 
 class BlastRadius(BaseModel):
@@ -376,7 +376,7 @@ class ChangeWindowQuery(ApiQuery):
 class ChangeWindowPath(BaseModel):
     """A change window in the URL."""
 
-    window_id: int = Field(ge=1, description="The window's id")
+    window_id: int = Field(ge=1, le=MAX_ID, description="The window's id")
 
 
 class RowErrorOut(BaseModel):

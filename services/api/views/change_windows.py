@@ -9,7 +9,12 @@ from flask import request
 from pydantic import ValidationError
 
 from services.api.blueprint import api, endpoint
-from services.api.errors import MalformedBody, UnsupportedMediaType, invalid_input
+from services.api.errors import (
+    MalformedBody,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    invalid_input,
+)
 from services.api.schemas.trust import (
     ChangeWindowDeleted,
     ChangeWindowIn,
@@ -77,7 +82,7 @@ def get_change_windows(query: ChangeWindowQuery) -> ChangeWindowList:
     roles=ENGINEER_ROLES,
     resp=ChangeWindowPosted,
     status=201,
-    errors=(400, 415),
+    errors=(400, 413, 415),
     tags=TAGS,
     raw_body=RAW_BODY,
 )
@@ -85,12 +90,12 @@ def post_change_windows() -> tuple[ChangeWindowPosted, int]:
     """Create a window (JSON; the same external_id updates it) or import a CSV calendar,
     answering created and updated counts and each refused row with its line and reason."""
     if (request.content_length or 0) > MAX_BODY:
-        raise MalformedBody(f"the body is larger than {MAX_BODY // 1024} KiB")
+        raise PayloadTooLarge(f"the body is larger than {MAX_BODY // 1024} KiB")
     actor = caller().actor()
     kind = (request.mimetype or "").lower()
     payload = request.get_data(cache=False)
     if len(payload) > MAX_BODY:
-        raise MalformedBody(f"the body is larger than {MAX_BODY // 1024} KiB")
+        raise PayloadTooLarge(f"the body is larger than {MAX_BODY // 1024} KiB")
     if kind in CSV_TYPES:
         try:
             text = payload.decode("utf-8-sig")
@@ -105,6 +110,8 @@ def post_change_windows() -> tuple[ChangeWindowPosted, int]:
         raw = jsonlib.loads(payload or b"null")
     except ValueError as exc:
         raise MalformedBody("the request body is not valid JSON") from exc
+    except RecursionError:
+        raise MalformedBody("the request body is nested too deeply") from None
     try:
         window_in = ChangeWindowIn.model_validate(raw)
     except ValidationError as error:

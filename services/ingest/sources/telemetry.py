@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from services.ingest.records import ParsedPayload, Rejected, empty_records
+from services.ingest.sources.alarms_common import clean
 
 ALIASES = {
     "dn": ("dn", "element", "object", "measobjldn", "element_dn"),
@@ -48,6 +49,10 @@ def parse_csv(payload: bytes, *, name: str = "") -> ParsedPayload:
         )
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         return _refused("malformed_payload", name, payload, exc)
+    if b"\x00" in payload:
+        # PostgreSQL stores no NUL in text; the raw batch keeps the original bytes.
+        frame = frame.rename(columns=lambda c: clean(str(c)))
+        frame = frame.apply(lambda column: column.str.replace("\x00", "\ufffd", regex=False))
     return _from_frame(frame, name=name, payload=payload, fmt="csv")
 
 
@@ -55,8 +60,13 @@ def parse_json(payload: bytes, *, name: str = "") -> ParsedPayload:
     """Records from a JSON list (or `{"records": [...]}`); non-object items refused one by one."""
     try:
         document = json.loads(payload.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:
+        # Not UTF-8, not JSON, or an integer longer than Python converts (4300 digits).
         return _refused("malformed_payload", name, payload, exc)
+    except RecursionError:
+        # A few kilobytes of "[[[[..." exhaust the decoder's recursion: hostile, not a crash.
+        error = ValueError("the JSON is nested too deeply")
+        return _refused("malformed_payload", name, payload, error)
     items = document.get("records") if isinstance(document, dict) else document
     if not isinstance(items, list):
         return _refused(
@@ -65,7 +75,7 @@ def parse_json(payload: bytes, *, name: str = "") -> ParsedPayload:
     objects, rejected = [], []
     for position, item in enumerate(items):
         if isinstance(item, dict):
-            objects.append({str(k): _text(v) for k, v in item.items()})
+            objects.append({clean(str(k)): _text(v) for k, v in item.items()})
         else:
             rejected.append(
                 Rejected(
@@ -99,11 +109,16 @@ def _from_frame(
 
 def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
     lookup = {alias: canonical for canonical, names in ALIASES.items() for alias in names}
+    # A column already named canonically keeps its name; otherwise the first alias wins.
+    # Renaming "Value" to "value" beside an existing "value" would make two columns of one
+    # name, which no later step can read.
+    taken = {str(column) for column in frame.columns if str(column) in ALIASES}
     mapping: dict[str, str] = {}
     for column in frame.columns:
         canonical = lookup.get(str(column).strip().lower())
-        if canonical and canonical not in mapping.values():
+        if canonical and canonical not in taken and str(column) != canonical:
             mapping[column] = canonical
+            taken.add(canonical)
     return frame.rename(columns=mapping)
 
 
@@ -121,8 +136,11 @@ def _refused(code: str, name: str, payload: bytes, exc: Exception) -> ParsedPayl
 
 
 def _text(value: Any) -> Any:
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        # "\ud800" and "\u0000" are valid JSON escapes that no database stores.
+        return clean(value)
     if isinstance(value, bool | int | float):
         return value
     return json.dumps(value)
