@@ -5,7 +5,11 @@ var dagfuncs = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
 window.beaconSafeCsvCell = function (params) {
   var value = params.value;
   if (value === null || value === undefined) { return ""; }
-  var text = String(value);
-  return /^[=+\-@\t\r]/.test(text) ? "'" + text : text;
+  // The rule of services/csv_safe.py: plain numbers stay numbers, a CR becomes a LF.
+  if (typeof value === "number") { return value; }
+  var text = String(value).replace(/\r\n?/g, "\n");
+  if (!/^[=+\-@\t\n]/.test(text)) { return text; }
+  if (/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text)) { return text; }
+  return "'" + text;
 };
 dagfuncs.beaconSafeCsvCell = window.beaconSafeCsvCell;
