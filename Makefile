@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install install-test browser clean
+.PHONY: run test lint audit-deps install install-test browser clean
 
 run: install
 	$(BIN)/python app.py
@@ -15,6 +15,10 @@ test: install-test browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# Known vulnerabilities in the installed dependencies (needs the PyPI/OSV services online).
+audit-deps: install-test
+	$(BIN)/pip-audit --strict --progress-spinner off
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -220,6 +220,17 @@ def set_password(session: Session, *, username: str, password: str, actor: Actor
     return user
 
 
+def end_sessions(session: Session, *, user_id: int) -> None:
+    """Sign the user out everywhere: every session cookie issued so far stops working.
+
+    Sessions live in signed cookies with no server-side copy, so ending only the cookie of
+    the browser that signed out would leave a copied cookie valid until it expires.
+    """
+    user = session.get(User, user_id)
+    if user is not None:
+        user.session_epoch += 1
+
+
 def set_active(session: Session, *, username: str, active: bool, actor: Actor) -> User:
     """Disable or re-enable a user; disabling ends their sessions at once."""
     user = get_user(session, username=username)

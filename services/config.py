@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -150,6 +151,12 @@ def _notify(env: Mapping[str, str]) -> dict[str, object]:
     for url in urls:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"BEACON_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+        if urlsplit(url).username or urlsplit(url).password:
+            # The URL is stored with every queued notification and shown in delivery logs.
+            raise ConfigError(
+                "BEACON_WEBHOOK_URLS: put no credentials in the URL; receivers verify the "
+                "signature made with BEACON_WEBHOOK_SECRET"
+            )
     secret = env.get("BEACON_WEBHOOK_SECRET", "")
     if urls and len(secret) < 16:
         # Receivers verify the HMAC signature; an empty or short secret makes it worthless.

@@ -24,6 +24,9 @@ from app import create_app
 from services.config import Settings
 from services.db import Database
 
+# After the whole run, every SQLite database the tests left must hold an intact audit chain.
+pytest_plugins = ["security.audit_chain_plugin"]
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = (
     "--headless=new",

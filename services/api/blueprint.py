@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, get_type_hints
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
 from spectree import Response
 
@@ -25,20 +25,6 @@ install_handlers(api)
 # Every endpoint can answer these; each view adds the ones its logic can raise.
 COMMON_ERRORS = (401, 403)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-@api.before_request
-def _refuse_unsized_overflow() -> None:
-    """413 for a body without Content-Length (chunked) that runs past the server's limit.
-
-    The server stops reading such a body at the limit without an error, so a view would see
-    a silently truncated body (half a CSV ingested). Reading one byte more raises the 413.
-    """
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if request.content_length is not None or not limit or request.method not in BODY_METHODS:
-        return
-    if len(request.get_data(cache=True)) >= limit:
-        request.stream.read(1)  # past the limit: werkzeug raises RequestEntityTooLarge
 
 
 def endpoint(

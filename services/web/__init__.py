@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dash.exceptions import DependencyException
 from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -70,6 +71,11 @@ def _register_error_handlers(server: Flask) -> None:
     def _domain_error(error: BeaconError):  # type: ignore[no-untyped-def]
         return from_domain_error(error)
 
+    @server.errorhandler(DependencyException)
+    def _unknown_component_file(_error: DependencyException):  # type: ignore[no-untyped-def]
+        # Dash raises this for a script path no component library has: a 404, not a 500.
+        return json_error(404, "not_found", "no such component file")
+
     @server.errorhandler(429)
     def _too_many(_error):  # type: ignore[no-untyped-def]
         if request.path == "/login":
@@ -91,4 +97,8 @@ def _register_error_handlers(server: Flask) -> None:
 
     @server.errorhandler(413)
     def _too_large(_error):  # type: ignore[no-untyped-def]
+        if request.path == "/login":  # a person at a form: a page, not JSON
+            return html_error(
+                413, "Request too large", "The sign-in form sent too much data.", link="/login"
+            )
         return json_error(413, "payload_too_large", "request body is larger than allowed")

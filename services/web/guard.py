@@ -6,7 +6,8 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, redirect, request
+from dash import Dash
+from flask import Flask, Response, current_app, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from services import audit
@@ -23,12 +24,43 @@ CALLBACK_PATH = "/_dash-update-component"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Bearer-token clients (and VES senders) speak to these; the API checks its own scopes.
 TOKEN_PREFIXES = ("/api/", "/eventListener/")
+# The Dash app whose inline scripts (renderer start-up, clientside callbacks) pages may run.
+CSP_APP_KEY = "beacon.csp_dash_app"
+# Pages: scripts only from this origin plus Dash's inline scripts by hash (no 'unsafe-inline',
+# no 'unsafe-eval': Dash, AG Grid formatters and plotly run without them in Chromium).
+# Inline styles stay allowed: React style props, plotly and AG Grid set them everywhere.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'{hashes}; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# JSON, scripts, images: nothing may run or load if one is opened as a document.
+OTHER_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def install(server: Flask) -> None:
     """Register the guard and the response headers on the Flask server."""
+    server.before_request(refuse_unsized_overflow)
     server.before_request(guard_request)
     server.after_request(add_security_headers)
+
+
+def refuse_unsized_overflow() -> None:
+    """413 for a body without Content-Length (chunked) that runs past the server's limit.
+
+    The server stops reading such a body at the limit without an error, so a view (an API
+    upload, the login form, a callback) would see a silently truncated body. Reading one
+    byte more makes werkzeug raise RequestEntityTooLarge.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is not None or not limit or request.method not in BODY_METHODS:
+        return
+    if len(request.get_data(cache=True)) >= limit:
+        request.stream.read(1)
 
 
 def guard_request() -> BaseResponse | None:
@@ -82,13 +114,48 @@ def add_security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    response.headers.setdefault("Content-Security-Policy", _csp(response))
     if request.path == CALLBACK_PATH or request.path.startswith(TOKEN_PREFIXES):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
+def _csp(response: Response) -> str:
+    if response.mimetype != "text/html":
+        return OTHER_CSP
+    hashes = "".join(f" {h}" for h in _inline_script_hashes())
+    return PAGE_CSP.format(hashes=hashes)
+
+
+def _inline_script_hashes() -> list[str]:
+    """Hashes of the inline scripts the Dash app declares (its renderer and clientside callbacks).
+
+    Hashing what the app declares, not whatever a response body holds, keeps an injected
+    inline script blocked. Recomputed per page: Dash may add scripts when a page first
+    renders, and hashing a dozen short strings costs microseconds.
+    """
+    found = current_app.extensions
+    if CSP_APP_KEY not in found:
+        found[CSP_APP_KEY] = _dash_app(current_app)
+    dash_app = found[CSP_APP_KEY]
+    return list(dict.fromkeys(dash_app.csp_hashes())) if dash_app is not None else []
+
+
+def _dash_app(server: Flask) -> Dash | None:
+    # Dash registers bound methods (e.g. serve_layout) as views: their owner is the app.
+    for view in server.view_functions.values():
+        owner = getattr(view, "__self__", None)
+        if isinstance(owner, Dash):
+            return owner
+    return None
+
+
 def _guard_callback(principal: Principal) -> BaseResponse | None:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # deeply nested arrays exhaust the decoder: hostile, not a crash
+        return json_error(400, "bad_callback", "callback body is nested too deeply")
     output = body.get("output") if isinstance(body, dict) else None
     if not isinstance(output, str):
         return json_error(400, "bad_callback", "callback request without an output")
@@ -154,14 +221,23 @@ def _is_public(path: str) -> bool:
 
 
 def _same_origin() -> bool:
-    """False when a browser says the request came from another site."""
+    """False when a browser says the request came from another site.
+
+    Origin first; browsers that omit it still send Sec-Fetch-Site or a Referer. Clients
+    sending none of the three are not browsers riding a cookie (API tokens, VES senders).
+    """
     origin = request.headers.get("Origin")
     if origin:
         if origin == "null":
             return False
         return urlsplit(origin).netloc == request.host
     site = request.headers.get("Sec-Fetch-Site")
-    return site in (None, "same-origin", "none")
+    if site is not None:
+        return site in ("same-origin", "none")
+    referer = request.headers.get("Referer")
+    if referer:
+        return urlsplit(referer).netloc == request.host
+    return True
 
 
 def parse_callback_body(raw: bytes) -> dict[str, object]:

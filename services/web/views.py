@@ -83,6 +83,8 @@ def logout() -> Response:
     principal = current_principal()
     if principal is not None:
         with beacon().db.session(write=True) as db_session:
+            if principal.kind == "user" and principal.user_id is not None:
+                auth.end_sessions(db_session, user_id=principal.user_id)
             audit.record(db_session, actor=principal.actor(), action="auth.logout")
     logout_user()
     session.clear()

@@ -147,10 +147,6 @@ def test_malformed_dash_callback_bodies_are_4xx(app: Dash, db: Database) -> None
         assert 400 <= answer.status_code < 500, body[:20]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the request guard parses callback JSON without catching RecursionError",
-)
 def test_deeply_nested_dash_callback_body_is_4xx(app: Dash, db: Database) -> None:
     add_user(db, "callback-deep", "engineer")
     client = app.server.test_client()

@@ -127,6 +127,21 @@ def test_chunked_body_over_the_limit_is_413_not_truncated(
     assert json.loads(body)["error"]["code"] == "payload_too_large"
 
 
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/login", "application/x-www-form-urlencoded"),
+        ("/_dash-update-component", "application/json"),
+    ],
+)
+def test_chunked_console_body_over_the_limit_is_413(
+    small_app: Dash, path: str, content_type: str
+) -> None:
+    """The console's own bodies (sign-in form, callbacks) get the same check as the API."""
+    status, body = _unsized(small_app, path, _json_blob(OVER_SMALL_LIMIT), content_type)
+    assert status.startswith("413"), (status, body[:300])
+
+
 def test_chunked_body_under_the_limit_is_read_whole(small_app: Dash) -> None:
     period = "2026-11-20T10:00:00Z"
     csv_body = f"dn,kpi,period_end,value\nManagedElement=S1,prb_util_dl,{period},1\n"
@@ -170,6 +185,9 @@ def test_login_form_over_the_limit_is_413(small_app: Dash) -> None:
     )
     assert response.status_code == 413
     assert "p" * 100 not in response.get_data(as_text=True)
+    # A person at a form gets a page that leads back to it, not a JSON document.
+    assert response.mimetype == "text/html"
+    assert 'href="/login"' in response.get_data(as_text=True)
 
 
 def _signed_in(app: Dash, role: str) -> FlaskClient:

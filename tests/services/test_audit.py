@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from security.audit_chain_plugin import mark_tampered
 from sqlalchemy import delete, text, update
 
 from services import audit
@@ -13,6 +14,12 @@ from services.db import Database, connect, upgrade_to_head
 from services.db.models import AuditEvent
 
 ALICE = Actor(name="alice", role="engineer", ip="10.0.0.7")
+
+
+@pytest.fixture
+def tampered(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The test breaks its chain on purpose: the whole-run chain check leaves it out."""
+    mark_tampered(tmp_path)
 
 
 @pytest.fixture
@@ -54,6 +61,7 @@ def test_events_are_chained_in_order(trail_db: Database) -> None:
     assert events[0].ip == "10.0.0.7"
 
 
+@pytest.mark.usefixtures("tampered")
 def test_altered_content_names_the_event(trail_db: Database) -> None:
     with trail_db.session(write=True) as session:
         session.execute(
@@ -67,6 +75,7 @@ def test_altered_content_names_the_event(trail_db: Database) -> None:
     assert result.checked == 2
 
 
+@pytest.mark.usefixtures("tampered")
 def test_rehashed_forgery_breaks_the_next_link(trail_db: Database) -> None:
     """Recomputing the altered row's own hash is not enough: the next row still points back."""
     with trail_db.session(write=True) as session:
@@ -79,6 +88,7 @@ def test_rehashed_forgery_breaks_the_next_link(trail_db: Database) -> None:
     assert result.problem == "chain link broken"
 
 
+@pytest.mark.usefixtures("tampered")
 def test_removed_middle_event_is_detected(trail_db: Database) -> None:
     with trail_db.session(write=True) as session:
         session.execute(delete(AuditEvent).where(AuditEvent.seq == 4))
@@ -89,6 +99,7 @@ def test_removed_middle_event_is_detected(trail_db: Database) -> None:
     assert result.problem == "missing event"
 
 
+@pytest.mark.usefixtures("tampered")
 def test_truncated_tail_is_caught_by_an_anchor(trail_db: Database) -> None:
     with trail_db.session() as session:
         anchor = audit.head(session)

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner, Result
+from security.audit_chain_plugin import mark_tampered
 from sqlalchemy.engine import make_url
 from testkit import ADMIN_PASSWORD, fresh_postgres_database, skip_or_fail_without_postgres
 
@@ -409,6 +410,7 @@ def audit_events(env: dict) -> int:
 
 
 def tamper(data_dir: Path, sql: str, *params: object) -> None:
+    mark_tampered(data_dir)  # on purpose: the whole-run chain check leaves this one out
     with sqlite3.connect(data_dir / "beacon.db") as conn:
         conn.execute(sql, params)
 

@@ -119,6 +119,11 @@ def test_notification_channels_come_from_the_environment(tmp_path: Path) -> None
     [
         ({"BEACON_WEBHOOK_URLS": "ftp://x"}, "not an http"),
         ({"BEACON_WEBHOOK_URLS": "https://x", "BEACON_WEBHOOK_SECRET": "short"}, "16 characters"),
+        # Credentials in the URL would be stored with every queued notification.
+        (
+            {"BEACON_WEBHOOK_URLS": "https://u:pw@x", "BEACON_WEBHOOK_SECRET": "s" * 16},
+            "no credentials",
+        ),
     ],
 )
 def test_webhooks_need_http_urls_and_a_real_secret(
