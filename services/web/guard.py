@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from services import audit
 from services.web.authz import CallbackPolicy, page_allows
-from services.web.context import beacon
+from services.web.context import ROUTER_OUTPUT, beacon
 from services.web.principal import Principal, current_principal
 from services.web.responses import html_error, json_error
 
@@ -194,7 +194,22 @@ def _check_shape(body: dict, policy: CallbackPolicy) -> BaseResponse | None:
             return json_error(
                 400, "bad_callback", f"callback expects {expected} {key}, got a different shape"
             )
+    if output.startswith(f"..{ROUTER_OUTPUT}...") and not _router_inputs_ok(body["inputs"]):
+        # Dash's page router assumes a browser's location: a text path, text or no query.
+        return json_error(400, "bad_callback", "the page router needs a text pathname")
     return None
+
+
+def _router_inputs_ok(inputs: list) -> bool:
+    for item in inputs:
+        if not isinstance(item, dict):
+            return False
+        value = item.get("value")
+        if item.get("property") == "pathname" and not isinstance(value, str):
+            return False
+        if item.get("property") == "search" and not isinstance(value, str | None):
+            return False
+    return True
 
 
 def _callback_allowed(policy: CallbackPolicy, principal: Principal) -> bool:

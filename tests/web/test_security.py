@@ -375,3 +375,20 @@ def test_health_and_readiness(client: FlaskClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.get_json()["status"] == "ready"
+
+
+def test_page_router_refuses_a_location_no_browser_sends(
+    app: Dash, client_as: Callable[[str], FlaskClient]
+) -> None:
+    client = client_as("viewer")
+    client.get("/")  # Dash adds its page router's callback on the first request
+    output = next(o for o in app.callback_map if "_pages_content" in o)
+    good = well_formed_request(output, app.callback_map[output])
+    for bad in (None, 7, ["/"]):
+        inputs = [
+            {**item, "value": bad} if item.get("property") == "pathname" else item
+            for item in good["inputs"]
+        ]
+        response = client.post("/_dash-update-component", json={**good, "inputs": inputs})
+        assert response.status_code == 400, bad
+        assert "text pathname" in response.get_json()["error"]["message"]
