@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from services import audit, calibration_drift
 from services.db import Database
 from services.db.models import Incident, JobRun, Source, utcnow
+from services.errors import NotFound
 from services.incidents import lifecycle, states, timeline
 from services.incidents.openers import Opened
 from services.notify.config import NotifyConfig
+from services.oncall import resolve as oncall
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +217,32 @@ def raise_heartbeat(
         now=now,
         summary=finding.summary,
         component=finding.component,
+        team_id=_fallback_team(session, finding.component),
         dedup_key=finding.key,
         ai_detected=False,
         config=config,
     )
     _mark(session, incident.id, "failing", finding.title, now)
     return Opened(incident, True)
+
+
+def _fallback_team(session: Session, component: str) -> int | None:
+    """Who to page when nobody owns the component itself, else None (normal routing).
+
+    A source that first delivered after the ownership map was drawn up (a new collector,
+    a new drop-folder subfolder) has no owner yet; its silence must still page someone:
+    the team that runs the scheduler, Beacon's own platform.
+    """
+    if component == DEFAULT_COMPONENT:
+        return None
+    try:
+        oncall.find_ownership(session, component=component)
+    except NotFound:
+        try:
+            return oncall.find_ownership(session, component=DEFAULT_COMPONENT).team_id
+        except NotFound:
+            return None  # no owner anywhere: opened and listed, nobody to page
+    return None
 
 
 def check_heartbeats(

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from services.db.engine import database_unavailable
 from services.errors import BeaconError, InvalidInput
 from services.web.responses import from_domain_error, json_error
 
@@ -63,6 +64,10 @@ def _http_error(error: HTTPException) -> Response:
 def _unexpected(error: Exception) -> Response:
     if isinstance(error, HTTPException):
         return _http_error(error)
+    if database_unavailable(error):
+        from services.web import degraded  # the web package imports this module
+
+        return degraded()
     # The reference ties the client's answer to the log line without exposing the traceback.
     reference = secrets.token_hex(6)
     log.exception("API error %s in %s %s", reference, request.method, request.path)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 WRITE_OPTION = "beacon_write"
@@ -53,6 +54,19 @@ class Database:
         self.engine.dispose()
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """True when the database, not the request or the data, failed: unreachable, restarting,
+    read-only or full. Such failures pass by themselves, so callers answer "try again later"
+    (503) or keep the work for a retry; a data error (a constraint, a value out of a
+    column's range) would fail the same way again.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    # OperationalError: connection refused or cut, server shutting down, disk full, SQLite
+    # read-only or locked; InternalError: PostgreSQL's read-only transaction.
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InternalError)
+
+
 def connect(url: str, *, echo: bool = False) -> Database:
     """Create the engine for `url`, tuned for its dialect."""
     parsed = make_url(url)
@@ -72,7 +86,12 @@ def connect(url: str, *, echo: bool = False) -> Database:
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
     parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
+    # A URI filename (`file:…?mode=ro&uri=true`) names an existing file: nothing to create.
+    if (
+        parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")
+    ):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
 

@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services import audit
 from services.audit import Actor
 from services.db import Database
 from services.db.bulk import format_times, insert_frame
+from services.db.engine import database_unavailable as engine_unavailable
 from services.db.models import (
     IngestBatch,
     Kpi,
@@ -36,7 +38,7 @@ from services.db.models import (
     utcnow,
 )
 from services.db.upsert import add_counts
-from services.errors import InvalidInput, NotFound
+from services.errors import BeaconError, InvalidInput, NotFound
 from services.ingest.columns import lookup
 from services.ingest.drift import note_counters
 from services.ingest.elements import resolve_elements
@@ -48,6 +50,22 @@ from services.ingest.validate import KpiLimits, validate
 KEY = ["element_id", "kpi_id", "period_end"]
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 REPLAY_FORMAT = "quarantine-replay"
+
+
+class RawNotStored(BeaconError):
+    """The database refused the raw copy (read-only, full, unreachable): nothing was stored.
+
+    The sender still holds the only copy, so this is a "try again later" (503), never a
+    refusal of the data: the API answers 503, the drop folder leaves the file in place.
+    """
+
+    status = 503
+    code = "database_unavailable"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when the database, not the data, failed (see `services.db.engine`)."""
+    return isinstance(exc, RawNotStored) or engine_unavailable(exc)
 
 
 @dataclass
@@ -212,6 +230,35 @@ def ensure_source(
 
 
 def _store_raw(
+    db: Database,
+    *,
+    source: str,
+    payload: bytes,
+    raw_format: str,
+    received_at: datetime,
+    count: int,
+    source_kind: str,
+) -> int:
+    try:
+        return _insert_raw(
+            db,
+            source=source,
+            payload=payload,
+            raw_format=raw_format,
+            received_at=received_at,
+            count=count,
+            source_kind=source_kind,
+        )
+    except (DBAPIError, OSError) as exc:  # the database's refusal, not a bug of ours
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise RawNotStored(
+            "the database did not store the batch "
+            f"({type(exc).__name__}: {reason[0] if reason else 'no reason given'}); "
+            "nothing was ingested, send it again later"
+        ) from exc
+
+
+def _insert_raw(
     db: Database,
     *,
     source: str,

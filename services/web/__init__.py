@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dash.exceptions import DependencyException
-from flask import Flask, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import AnonymousUserMixin, LoginManager
+from sqlalchemy.exc import DBAPIError
 
+from services.db.engine import database_unavailable
 from services.errors import BeaconError
 from services.web import guard, views
 from services.web.context import EXTENSION_KEY, BeaconContext
@@ -66,6 +68,26 @@ def _login_username() -> str:
     return "user:" + request.form.get("username", "").strip().lower()[:64]
 
 
+def degraded() -> Response:
+    """503 while the database is away: what to tell a browser or a client, not a traceback."""
+    # The error page must not ask flask-login for the user: that would be another query.
+    g._login_user = AnonymousUserMixin()
+    if request.path.startswith(("/_dash", "/api/", "/eventListener/")):
+        response = json_error(
+            503, "database_unavailable", "the database is not answering; try again shortly"
+        )
+    else:
+        response = html_error(
+            503,
+            "Beacon is degraded",
+            "The database is not answering. Beacon reconnects by itself; reload in a moment.",
+            link=request.path,
+            link_text="Reload",
+        )
+    response.headers["Retry-After"] = "10"
+    return response
+
+
 def _register_error_handlers(server: Flask) -> None:
     @server.errorhandler(BeaconError)
     def _domain_error(error: BeaconError):  # type: ignore[no-untyped-def]
@@ -87,6 +109,12 @@ def _register_error_handlers(server: Flask) -> None:
                 link_text="Back to sign in",
             )
         return json_error(429, "rate_limited", "too many requests; slow down")
+
+    @server.errorhandler(DBAPIError)
+    def _database_error(error: DBAPIError):  # type: ignore[no-untyped-def]
+        if not database_unavailable(error):
+            raise error  # a real bug: the 500 handler answers it
+        return degraded()
 
     @server.errorhandler(500)
     def _server_error(_error):  # type: ignore[no-untyped-def]
