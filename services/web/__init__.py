@@ -10,6 +10,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import AnonymousUserMixin, LoginManager
 from sqlalchemy.exc import DBAPIError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.db.engine import database_unavailable
 from services.errors import BeaconError
@@ -38,6 +39,12 @@ def init_web(server: Flask, context: BeaconContext) -> None:
     manager.request_loader(load_principal_from_request)
     manager.init_app(server)
 
+    if settings.trusted_proxies:
+        # Behind N proxies the client is the Nth address from the right of X-Forwarded-For;
+        # without this every request comes from the proxy (one sign-in limit for everyone,
+        # the proxy's address in the audit trail). Untrusted headers are never read.
+        n = settings.trusted_proxies
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     guard.install(server)
     server.register_blueprint(views.blueprint)
     _register_login_with_limits(server, context)

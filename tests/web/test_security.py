@@ -392,3 +392,39 @@ def test_page_router_refuses_a_location_no_browser_sends(
         response = client.post("/_dash-update-component", json={**good, "inputs": inputs})
         assert response.status_code == 400, bad
         assert "text pathname" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("proxies", "expected"), [(0, "127.0.0.1"), (1, "203.0.113.9")])
+def test_client_address_behind_a_trusted_proxy(
+    tmp_path, template_db, proxies: int, expected: str
+) -> None:  # type: ignore[no-untyped-def]
+    """X-Forwarded-For is believed only with BEACON_TRUSTED_PROXIES (then limits and the
+    audit trail see the real client, not the proxy); otherwise it is ignored."""
+    import shutil
+
+    from testkit import settings_for
+
+    from app import create_app
+
+    for name in ("beacon.db", "secret_key"):
+        shutil.copy(template_db / name, tmp_path / name)
+    app = create_app(
+        settings_for(
+            tmp_path, BEACON_TRUSTED_PROXIES=str(proxies), BEACON_LOGIN_RATE_LIMIT="2 per minute"
+        )
+    )
+    client = app.server.test_client()
+
+    def attempt(address: str) -> int:
+        return client.post(
+            "/login",
+            data={"username": f"nobody-{address}", "password": "wrong-wrong-1"},
+            headers={"X-Forwarded-For": address},
+        ).status_code
+
+    assert [attempt("203.0.113.9"), attempt("203.0.113.9")] == [401, 401]
+    # A different client behind the same proxy is only held back when the proxy is not trusted.
+    assert attempt("198.51.100.4") == (429 if proxies == 0 else 401)
+    with app.server.extensions["beacon"].db.session() as session:
+        first = audit.search(session, action="auth.login_failed")[-1]
+    assert first.ip == expected
