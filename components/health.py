@@ -546,7 +546,10 @@ def _rate_class(rate: float | None) -> str:
 
 
 def _job_pill(status: str) -> str:
-    return {"ok": "ok", "failed": "failing", "running": "unknown"}.get(status, "unknown")
+    # An abandoned run (its scheduler died mid-job) did not finish: shown like a failure.
+    return {"ok": "ok", "failed": "failing", "abandoned": "failing", "running": "unknown"}.get(
+        status, "unknown"
+    )
 
 
 def _clock(moment: datetime | None, zone: ZoneInfo) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import insert, select, update
@@ -66,6 +67,9 @@ class _RunningJob:
 
 
 _running: ContextVar[_RunningJob | None] = ContextVar("beacon_running_job", default=None)
+# Ends of job runs the database refused (it was away), by run id, written on a later tick.
+_unrecorded: dict[int, dict[str, Any]] = {}
+_unrecorded_lock = threading.Lock()
 
 
 def report_progress(fraction: float) -> None:
@@ -89,6 +93,11 @@ def report_progress(fraction: float) -> None:
             )
     except Exception:  # progress is cosmetic: never fail the job over it
         log.warning("could not record progress of job run %s", job.run_id, exc_info=True)
+
+
+def process_host() -> str:
+    """host:pid — what a JobRun records as the process that ran it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def holder_id() -> str:
@@ -149,7 +158,7 @@ def run_recorded(db: Database, job_id: str, func: JobFunc) -> JobRun | None:
     if _backing_off(db, job_id):
         return None
     with db.session(write=True) as session:
-        run = JobRun(job_id=job_id, host=f"{socket.gethostname()}:{os.getpid()}")
+        run = JobRun(job_id=job_id, host=process_host())
         session.add(run)
         session.flush()
         run_id = run.id
@@ -163,17 +172,68 @@ def run_recorded(db: Database, job_id: str, func: JobFunc) -> JobRun | None:
         log.exception("job %s failed", job_id)
     finally:
         _running.reset(token)
+    outcome = {"finished_at": utcnow(), "status": status, "rows": rows, "detail": detail,
+               "error": error}  # fmt: skip
+    try:
+        return _record_end(db, run_id, outcome)
+    except Exception:  # the database went away mid-job: record the end once it is back
+        log.warning("job %s run %s: end not recorded yet; retried", job_id, run_id, exc_info=True)
+        with _unrecorded_lock:
+            _unrecorded[run_id] = outcome
+        return None
+
+
+def _record_end(db: Database, run_id: int, outcome: dict[str, Any]) -> JobRun:
     with db.session(write=True) as session:
         run = session.get(JobRun, run_id)
         assert run is not None
-        run.finished_at = utcnow()
-        run.status = status
-        run.rows = rows
-        run.detail = detail
-        run.error = error
-        if status == "ok" and run.progress is not None:
+        for name, value in outcome.items():
+            setattr(run, name, value)
+        if outcome["status"] == "ok" and run.progress is not None:
             run.progress = 1.0
         return run
+
+
+def flush_unrecorded(db: Database) -> int:
+    """Write job ends that failed to be stored (database outage); returns how many remain."""
+    with _unrecorded_lock:
+        pending = dict(_unrecorded)
+    for run_id, outcome in pending.items():
+        try:
+            _record_end(db, run_id, outcome)
+        except Exception:
+            log.debug("job run %s end still not recorded", run_id, exc_info=True)
+            continue
+        with _unrecorded_lock:
+            _unrecorded.pop(run_id, None)
+    with _unrecorded_lock:
+        return len(_unrecorded)
+
+
+def close_abandoned(
+    session: Session, *, own_host: str, job_ids: list[str], now: datetime | None = None
+) -> int:
+    """Runs of scheduled jobs left unfinished by another scheduler (it died or lost the lease).
+
+    Called when this process takes the lease: scheduled jobs run only on the lease holder,
+    so such runs will never finish. Marked "abandoned" so history, back-off and heartbeats
+    stay truthful. Runs of other processes (a CLI command) are not touched.
+    """
+    now = now or utcnow()
+    result = session.execute(
+        update(JobRun)
+        .where(
+            JobRun.finished_at.is_(None),
+            JobRun.job_id.in_(job_ids),
+            (JobRun.host != own_host) | JobRun.host.is_(None),
+        )
+        .values(
+            finished_at=now,
+            status="abandoned",
+            error="the scheduler process running it stopped or lost its lease before it ended",
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def backoff_for(failures: int) -> timedelta:
@@ -257,6 +317,14 @@ class LeasedScheduler:
         try:
             with self.db.session(write=True) as session:
                 held = try_acquire(session, holder=self.holder, ttl=self.ttl)
+                if held and not self.held:
+                    closed = close_abandoned(
+                        session, own_host=process_host(), job_ids=[j.id for j in self.jobs]
+                    )
+                    if closed:
+                        log.warning("%d job run(s) left unfinished by another scheduler", closed)
+            if held:
+                flush_unrecorded(self.db)
         except Exception:  # database unreachable: assume the lease is lost
             log.exception("scheduler lease check failed")
             held = False

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from services import scheduler
 from services.db import Database, connect, upgrade_to_head
 from services.db.models import JobRun, SchedulerLease, utcnow
 from services.scheduler import (
@@ -21,6 +22,7 @@ from services.scheduler import (
     JobSpec,
     LeasedScheduler,
     backoff_for,
+    flush_unrecorded,
     lease_holder,
     release,
     run_recorded,
@@ -154,3 +156,46 @@ def test_a_killed_scheduler_is_replaced(lease_db: Database, tmp_path: Path) -> N
         assert not try_acquire(session, holder="standby")  # still within its TTL
     with lease_db.session(write=True) as session:
         assert try_acquire(session, holder="standby", now=utcnow() + timedelta(seconds=31))
+
+
+def test_a_job_end_the_database_refused_is_written_once_it_is_back(
+    lease_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_record_end = scheduler._record_end
+
+    def database_away(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("connection refused")
+
+    # The run's start is stored, then the database goes away before its end.
+    monkeypatch.setattr(scheduler, "_record_end", database_away)
+    assert run_recorded(lease_db, "nightly", lambda: JobResult(rows=3)) is None  # never raises
+    with lease_db.session() as session:
+        [run] = session.scalars(select(JobRun).where(JobRun.job_id == "nightly")).all()
+        assert run.finished_at is None
+    assert flush_unrecorded(lease_db) == 1  # still away: kept for the next tick
+    monkeypatch.setattr(scheduler, "_record_end", real_record_end)
+    assert flush_unrecorded(lease_db) == 0
+    with lease_db.session() as session:
+        run = session.scalars(select(JobRun).where(JobRun.job_id == "nightly")).one()
+        assert (run.status, run.rows) == ("ok", 3)
+        assert run.finished_at is not None
+
+
+def test_taking_the_lease_closes_runs_another_scheduler_left_unfinished(
+    lease_db: Database,
+) -> None:
+    with lease_db.session(write=True) as session:
+        session.add(JobRun(job_id="anomaly.detect", host="other-host:4242"))
+        session.add(JobRun(job_id="simulator.deliver", host="other-host:4343"))  # a CLI's run
+    sched = LeasedScheduler(
+        db=lease_db,
+        jobs=[JobSpec("anomaly.detect", lambda: JobResult(), 60, "detect")],
+        renew_every_s=0.05,
+    )
+    assert sched.tick() is True
+    with lease_db.session() as session:
+        runs = {r.job_id: r for r in session.scalars(select(JobRun))}
+    assert runs["anomaly.detect"].status == "abandoned"
+    assert runs["anomaly.detect"].finished_at is not None
+    assert "lost its lease" in runs["anomaly.detect"].error
+    assert runs["simulator.deliver"].finished_at is None  # not a scheduled job: untouched
