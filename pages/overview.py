@@ -275,10 +275,18 @@ def refresh_wall(
     """Redraw only the wall panels whose data changed; keep the last good data on failure."""
     ctx = beacon()
     now = utcnow()
-    try:
+    limit = _feed_limit(config)
+
+    def read() -> tuple[Any, Any]:
         with ctx.db.session() as session:
-            snapshot = wall_snapshot(session, limit=_feed_limit(config), now=now)
-            freshness = source_freshness(session, now=now)
+            return (
+                wall_snapshot(session, limit=limit, now=now),
+                source_freshness(session, now=now),
+            )
+
+    try:
+        # Every screen shows the same facts: read them once per few seconds per worker.
+        snapshot, freshness = ctx.wall_cache.get(("wall", limit), read)
     except SQLAlchemyError as exc:
         # Panels keep what they show; the browser ages it and says the backend is failing.
         log.warning("wall refresh failed: %s", exc.__class__.__name__)
@@ -305,9 +313,13 @@ def refresh_oncall(_n: int | None, previous: list[dict[str, Any]] | None = None)
     """Who is on call per domain and for the AI; redrawn only when someone changes."""
     ctx = beacon()
     now = utcnow()
-    try:
+
+    def read() -> list[Any]:
         with ctx.db.session() as session:
-            answers = oncall_board(session, now=now)
+            return oncall_board(session, now=now)
+
+    try:
+        answers = ctx.wall_cache.get("oncall", read)
     except SQLAlchemyError as exc:
         # The tile keeps the last names it showed; the wall's own label says data is old.
         log.warning("wall on-call refresh failed: %s", exc.__class__.__name__)

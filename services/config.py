@@ -33,6 +33,7 @@ class Settings:
     tz: str = "UTC"
     secure_cookies: bool = False
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* are believed
+    wall_cache_s: float = 5.0  # wall answers shared by every screen for this long
     ratelimit_storage: str = "memory://"
     login_rate_limit: str = "5 per minute;20 per hour"
     sim_sites_per_region: int = 6
@@ -95,6 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, embedded: bool = 
         tz=tz,
         secure_cookies=_bool(env, "BEACON_SECURE_COOKIES", default=False),
         trusted_proxies=_int(env, "BEACON_TRUSTED_PROXIES", 0, minimum=0, maximum=5),
+        wall_cache_s=_float(env, "BEACON_WALL_CACHE_S", 5.0, minimum=0.0),
         ratelimit_storage=env.get("BEACON_RATELIMIT_STORAGE", "memory://"),
         login_rate_limit=env.get("BEACON_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
         sim_sites_per_region=_int(env, "BEACON_SIM_SITES_PER_REGION", 6, minimum=1),

@@ -35,6 +35,8 @@ def settings_for(data_dir: Path, **extra: str) -> Settings:
         "BEACON_SIMULATOR": "0",
         # Sign-in limits are exercised by their own test; others sign in freely.
         "BEACON_LOGIN_RATE_LIMIT": "1000 per minute",
+        # Tests change data between refreshes; the wall's shared answers have their own test.
+        "BEACON_WALL_CACHE_S": "0",
         **extra,
     }
     return load_settings(env)

@@ -6,6 +6,7 @@ episode needs, the data-quality flags, and whether it crosses the KPI's threshol
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,10 @@ def score_periods(
     With `cache` (synced for this run), lag columns read in earlier runs come from memory.
     """
     config = config or detect.DetectorConfig()
+    if config.step is None:
+        # The step is known here; inferring it needs two periods, which a network's first
+        # stored period does not have.
+        config = dataclasses.replace(config, step=pd.Timedelta(step))
     lags = detect.required_lags(config, pd.Timedelta(step))
     parts: list[pd.DataFrame] = []
     scored = Scored(verdicts=pd.DataFrame(columns=VERDICT_COLUMNS))

@@ -10,6 +10,7 @@ from services.auth import ALL_ROLES
 from services.config import Settings
 from services.db import Database
 from services.web.authz import CallbackPolicy, PagePolicy
+from services.web.shared_cache import SharedCache
 
 EXTENSION_KEY = "beacon"
 # Dash's own page router registers itself on the first request, after policies are bound;
@@ -26,6 +27,11 @@ class BeaconContext:
     db: Database
     pages: list[PagePolicy] = field(default_factory=list)
     callbacks: dict[str, CallbackPolicy] = field(default_factory=dict)
+    # Answers every wall screen shares, computed once per few seconds per worker.
+    wall_cache: SharedCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wall_cache = SharedCache(self.settings.wall_cache_s)
 
     def callback_policy(self, output: str) -> CallbackPolicy | None:
         """The policy of the callback producing `output`, or None for unknown callbacks."""

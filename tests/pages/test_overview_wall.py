@@ -272,3 +272,50 @@ def test_kiosk_layout_has_no_desk_panels(app: Dash, signed_in) -> None:  # type:
     text = repr(page)
     assert "'interval_ms': 3000" in text
     assert "'limit': 8" in text
+
+
+def test_screens_share_one_answer_per_cache_period(
+    network, app: Dash, db: Database, signed_in, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Many screens, one read: the facts are read once per period and per feed length, a
+    change shows after the period, and a failed read is not kept."""
+    from services.web.shared_cache import SharedCache
+
+    context = app.server.extensions["beacon"]
+    monkeypatch.setattr(context, "wall_cache", SharedCache(ttl_s=3600))
+    reads = count()
+    real = overview().wall_snapshot
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        next(reads)
+        return real(*args, **kwargs)
+
+    with signed_in("viewer"), mock.patch.object(overview(), "wall_snapshot", side_effect=counted):
+        screens = [refresh() for _ in range(5)]
+        other_length = refresh(limit=3)
+        assert next(reads) == 2  # one per feed length, whatever the number of screens
+        counts = text_of(screens[0][2])
+        assert all(text_of(s[2]) == counts for s in screens)  # the same counts on every screen
+        add_episode(db, network["N2"], severity="critical", kpi="active_users")
+        assert text_of(refresh()[2]) == counts  # within the period: the shared answer
+        context.wall_cache = SharedCache(ttl_s=3600)  # the period ends
+        assert text_of(refresh()[2]) != counts
+    assert other_length[0] is not None
+
+
+def test_a_failed_shared_read_is_tried_again(app: Dash, signed_in, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from services.web.shared_cache import SharedCache
+
+    cache = SharedCache(ttl_s=3600)
+    calls = count()
+
+    def flaky() -> int:
+        if next(calls) == 0:
+            raise OperationalError("SELECT", {}, Exception("gone"))
+        return 7
+
+    with pytest.raises(OperationalError):
+        cache.get("k", flaky)
+    assert cache.get("k", flaky) == 7
+    assert cache.get("k", flaky) == 7
+    assert next(calls) == 2  # computed twice: once failed, once kept

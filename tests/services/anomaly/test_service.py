@@ -416,3 +416,11 @@ def test_reviewed_new_normal_rebaselines_the_series(db: Database) -> None:
     # C2 still alerts on the step; C1's history before the new normal no longer counts.
     assert opened[("SITE-0001-C2", prb)].started_at == shift
     assert ("SITE-0001-C1", prb) not in opened
+
+
+def test_real_detector_on_a_networks_first_period_fails_nothing(db: Database) -> None:
+    # One stored period: nothing to compare with yet, which is not an error.
+    load(db, series(periods=1))
+    run = service.run_detection(db, now=NOW)
+    assert run.failures == []
+    assert episodes(db) == []
