@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from security.audit_chain_plugin import mark_tampered
 from sqlalchemy import func, select, update
 
 from services import audit
@@ -70,7 +71,8 @@ def test_audit_filters(client, events, as_role, query, actions) -> None:
     assert body["total"] == len(actions)
 
 
-def test_audit_time_window(client, db, events, as_role) -> None:
+def test_audit_time_window(client, db, events, as_role, tmp_path) -> None:
+    mark_tampered(tmp_path)  # moving an event's time breaks the chain on purpose
     headers = as_role("engineer")
     with db.session(write=True) as session:
         # Move one event two hours back: the window must select by event time.
@@ -111,7 +113,8 @@ def test_verify_reports_an_intact_chain(client, db, events, as_role) -> None:
     }
 
 
-def test_verify_names_the_altered_event(client, db, events, as_role) -> None:
+def test_verify_names_the_altered_event(client, db, events, as_role, tmp_path) -> None:
+    mark_tampered(tmp_path)  # the chain is broken on purpose
     with db.session(write=True) as session:
         target = session.scalar(select(AuditEvent.seq).where(AuditEvent.action == "anomaly.ack"))
         session.execute(update(AuditEvent).where(AuditEvent.seq == target).values(actor="mallory"))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dash import Dash
 from pages_support import run_callback, text_of
+from security.audit_chain_plugin import mark_tampered
 from sqlalchemy import update
 
 from services.config import Settings
@@ -91,7 +92,8 @@ def test_audit_search_filters_and_detail(signed_in) -> None:  # type: ignore[no-
     assert nothing == []
 
 
-def test_audit_verify_reports_intact_and_broken(signed_in, db: Database) -> None:  # type: ignore[no-untyped-def]
+def test_audit_verify_reports_intact_and_broken(signed_in, db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    mark_tampered(tmp_path)  # the chain is broken on purpose
     audit_page = page("audit")
     with signed_in("engineer"):
         intact = run_callback(audit_page.verify_chain, 1)

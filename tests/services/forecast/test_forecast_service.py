@@ -79,7 +79,7 @@ def small_fits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return settings_for(tmp_path, BEACON_FORECAST_HORIZON_DAYS="60", BEACON_FORECAST_TIMEOUT_S="60")
+    return settings_for(tmp_path, BEACON_FORECAST_HORIZON_DAYS="60", BEACON_FORECAST_TIMEOUT_S="20")
 
 
 def ids(db: Database) -> tuple[list[int], dict[str, int]]:
