@@ -110,6 +110,10 @@ def _first_week(session: Session, fits: pd.DataFrame) -> pd.DataFrame:
     rows = []
     by_id = fits.set_index("forecast_id")
     ids = [int(i) for i in fits["forecast_id"]]
+    # Only points that can be in some fit's first week are read, not whole horizons.
+    ends = pd.to_datetime(fits["training_end"], utc=True)
+    first = ends.min().to_pydatetime()
+    last = (ends.max() + pd.Timedelta(days=FORECAST_LEAD_DAYS + 1)).to_pydatetime()
     for start in range(0, len(ids), 500):  # bounded IN lists on every backend
         chunk = ids[start : start + 500]
         rows.extend(
@@ -119,7 +123,11 @@ def _first_week(session: Session, fits: pd.DataFrame) -> pd.DataFrame:
                     ForecastPoint.ds,
                     ForecastPoint.lower_80,
                     ForecastPoint.upper_80,
-                ).where(ForecastPoint.forecast_id.in_(chunk))
+                ).where(
+                    ForecastPoint.forecast_id.in_(chunk),
+                    ForecastPoint.ds > first,
+                    ForecastPoint.ds <= last,
+                )
             ).all()
         )
     points = pd.DataFrame(rows, columns=["forecast_id", "ds", "lower_80", "upper_80"])
