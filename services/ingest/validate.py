@@ -210,6 +210,10 @@ def _columns(frame: pd.DataFrame, *, kpis: dict[str, KpiLimits], now: datetime) 
     period = frame["period_end"]
     if not isinstance(period.dtype, pd.DatetimeTZDtype):
         period = pd.to_datetime(period, utc=True, errors="coerce", format="mixed")
+        if not isinstance(period.dtype, pd.DatetimeTZDtype):
+            # A boolean column converts to all-NaT without a zone despite utc=True; give
+            # it one so the time rules compare and refuse it as bad_timestamp.
+            period = period.dt.tz_localize("UTC")
     codes, names = pd.factorize(kpi, use_na_sentinel=True)
     return Columns(
         dn=_stripped(frame["dn"]),

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 from click.testing import CliRunner
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -113,6 +113,7 @@ def telemetry_json(draw: st.DrawFn) -> bytes:
 
 @FUZZ
 @given(payload=telemetry_json())
+@example(payload=b'{"records": [{"dn": "x", "meastype": "prb_util_dl", "ds": false, "value": 1}]}')
 def test_telemetry_json_records_are_stored_or_refused_with_a_reason(payload: bytes) -> None:
     parsed = parse_json(payload, name="fuzz.json")
     _assert_conserved(parsed)

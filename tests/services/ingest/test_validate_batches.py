@@ -90,3 +90,20 @@ def test_an_all_valid_large_batch_is_typed_like_a_small_one() -> None:
     assert big_good.dtypes.to_dict() == small_good.dtypes.to_dict()
     pd.testing.assert_frame_equal(big_good.iloc[:10], small_good)
     assert records["value"].iloc[0] == "0"  # the caller's frame is left as it was
+
+
+@pytest.mark.parametrize("period", [[False, True], [None, None]], ids=["booleans", "all-missing"])
+def test_a_period_column_that_is_not_time_is_refused_as_bad_timestamp(period: list) -> None:
+    # JSON `"timestamp": false` arrives as a boolean column, which pandas converts to
+    # times without a zone; it must be refused record by record, not raise.
+    records = pd.DataFrame(
+        {
+            "dn": ["SubNetwork=N,EUtranCellFDD=C1", "SubNetwork=N,EUtranCellFDD=C2"],
+            "kpi": ["prb_util_dl", "prb_util_dl"],
+            "period_end": pd.Series(period),
+            "value": ["1", "2"],
+        }
+    )
+    good, bad = validate(records, kpis=KPIS, now=NOW)
+    assert good.empty
+    assert bad["reason_code"].tolist() == ["bad_timestamp", "bad_timestamp"]
