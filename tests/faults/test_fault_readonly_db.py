@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fault_support import private_postgres
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from testkit import (
@@ -262,3 +263,51 @@ def _cap_pages(db: Database) -> None:
         cursor.close()
 
     db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_full_postgres_disk_answers_503_and_keeps_the_delivery(tmp_path: Path) -> None:
+    # A private cluster whose database lives in a tablespace on a small tmpfs, filled to
+    # the last byte: PostgreSQL answers "could not extend file" (SQLSTATE 53100) for every
+    # write that needs a new page, as on a full data disk, and carries on serving reads.
+    with private_postgres() as cluster, tiny_disk(cluster.root, size="64m") as disk:
+        if disk is None:
+            pytest.skip("mounting a small disk needs root and mount(8)")
+        location = disk / "tablespace"
+        location.mkdir()
+        shutil.chown(location, user="postgres", group="postgres")
+        shutil.chown(disk, user="postgres", group="postgres")
+        with psycopg.connect(cluster.url().replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE tiny LOCATION '{location}'")
+            conn.execute('CREATE DATABASE "beacon" TABLESPACE tiny')
+        url = cluster.url("beacon")
+        with seeded_database(url):
+            pass
+        app = create_app(settings_for(tmp_path / "app", BEACON_DATABASE_URL=url))
+        db: Database = app.server.extensions["beacon"].db
+        with db.session(write=True) as session:
+            token = auth.create_api_token(
+                session, name="collector", role="operator", actor=audit.SYSTEM,
+                scopes=["read", "ingest"],
+            ).plaintext  # fmt: skip
+        client = app.server.test_client()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+        folder = tmp_path / "drop"
+        filler = fill(disk)
+        try:
+            kept = assert_refused_then_kept(db, folder)
+            response = client.post(
+                "/api/v1/telemetry?source=push", data=delivery(), headers=headers
+            )
+            body = response.get_data(as_text=True)
+            assert response.status_code == 503, body
+            assert response.get_json()["error"]["code"] == "database_unavailable"
+            assert "Traceback" not in body
+            assert "could not extend file" in cluster.tail()  # it really was a full disk
+            assert counts(db) == (0, 0, 0)  # reads still work on a full disk
+        finally:
+            filler.unlink()
+        # Space is back (an operator freed it): the kept file is ingested exactly once.
+        assert_ingested_once(db, folder, kept)
+        db.dispose()
