@@ -14,7 +14,7 @@ from services.forecast import store as forecast_store
 from services.ingest import drift, gaps, health
 from services.ingest.dropfolder import poll_drop_folder
 from services.ingest.replay import replay_stuck_batches
-from services.scheduler import JobResult, JobSpec, report_progress
+from services.scheduler import DATA_LANE, JobResult, JobSpec, report_progress
 from services.trust_jobs import trust_jobs
 
 log = logging.getLogger(__name__)
@@ -45,18 +45,21 @@ def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
             300,
             "Missing periods per source and element",
             run_at_start=True,
+            lane=DATA_LANE,
         ),
         JobSpec(
             "health.drift",
             lambda: check_drift(db),
             900,
             "Schema drift (counters by vendor/version) and value drift",
+            lane=DATA_LANE,
         ),
         JobSpec(
             anomaly_service.JOB_ID,
             lambda: detect_anomalies(db, settings),
             anomaly_service.JOB_EVERY_S,
             "Anomaly detection: each new complete period once, late data re-evaluated",
+            lane=DATA_LANE,
         ),
         JobSpec(
             rollup.JOB_ID,
@@ -64,6 +67,7 @@ def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
             rollup.JOB_EVERY_S,
             "Daily busy-hour aggregates of complete days (capacity forecast input)",
             run_at_start=True,
+            lane=DATA_LANE,
         ),
         JobSpec(
             forecast_service.JOB_ID,
@@ -77,6 +81,7 @@ def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
             lambda: replay(db),
             300,
             "Re-process batches interrupted by a crash or failed earlier",
+            lane=DATA_LANE,
         ),
     ]
     jobs.extend(trust_jobs(db, settings))
@@ -89,6 +94,7 @@ def standard_jobs(db: Database, settings: Settings) -> list[JobSpec]:
                 settings.drop_poll_s,
                 f"Ingest files dropped into {directory}",
                 run_at_start=True,
+                lane=DATA_LANE,
             )
         )
     if settings.simulator:
@@ -137,7 +143,12 @@ def simulator_job(db: Database, settings: Settings) -> JobSpec:
         )
 
     return JobSpec(
-        SIMULATOR_JOB, deliver, SIMULATOR_EVERY_S, "Deliver simulated telemetry", run_at_start=True
+        SIMULATOR_JOB,
+        deliver,
+        SIMULATOR_EVERY_S,
+        "Deliver simulated telemetry",
+        run_at_start=True,
+        lane=DATA_LANE,
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from services.db import Database
 from services.db.models import JobRun, SchedulerLease, utcnow
+from services.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,15 @@ RENEW_EVERY_S = 10.0
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(minutes=30)
 PROGRESS_EVERY_S = 2.0  # progress writes per run are throttled: SQLite has one writer
+# Jobs that hold a whole network period in memory (ingest, detection, aggregates) run one
+# at a time on a single thread of their own. In parallel threads each job would leave its
+# freed frames in a different malloc heap, and the process would keep the sum of their
+# peaks; one after the other they reuse one heap, trimmed after each run. The others
+# (notifications, escalation, heartbeats, forecasting that waits on its worker processes)
+# share the default pool and are never queued behind a long detection run.
+DATA_LANE = "data"
+DEFAULT_LANE = "default"
+DEFAULT_LANE_THREADS = 10
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class JobSpec:
     every_seconds: int
     description: str
     run_at_start: bool = False
+    lane: str = DEFAULT_LANE
 
 
 @dataclass
@@ -277,7 +289,13 @@ class LeasedScheduler:
 
     def start(self) -> None:
         """Add the jobs (paused until the lease is ours) and start keeping the lease."""
-        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler = BackgroundScheduler(
+            timezone="UTC",
+            executors={
+                DEFAULT_LANE: ThreadPoolExecutor(DEFAULT_LANE_THREADS),
+                DATA_LANE: ThreadPoolExecutor(1),
+            },
+        )
         for job in self.jobs:
             # Passing next_run_time=None would add the job paused, so only pass it to run now.
             start_now = {"next_run_time": utcnow()} if job.run_at_start else {}
@@ -289,6 +307,7 @@ class LeasedScheduler:
                 id=job.id,
                 name=job.description,
                 replace_existing=True,
+                executor=job.lane,
                 coalesce=True,
                 max_instances=1,
                 # Late runs still happen (APScheduler's 1 s default would silently skip them).
@@ -347,6 +366,8 @@ class LeasedScheduler:
         # Jobs queued just before a lost lease must not run: check again at start.
         if self.held and not self._stop.is_set():
             run_recorded(self.db, job.id, job.func)
+            if job.lane == DATA_LANE:
+                release_freed_memory()
 
 
 def recent_runs(db: Database, *, job_id: str | None = None, limit: int = 50) -> list[JobRun]:

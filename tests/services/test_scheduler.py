@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,8 @@ from services import scheduler
 from services.db import Database, connect, upgrade_to_head
 from services.db.models import JobRun, SchedulerLease, utcnow
 from services.scheduler import (
+    DATA_LANE,
+    JobFunc,
     JobResult,
     JobSpec,
     LeasedScheduler,
@@ -199,3 +202,58 @@ def test_taking_the_lease_closes_runs_another_scheduler_left_unfinished(
     assert runs["anomaly.detect"].finished_at is not None
     assert "lost its lease" in runs["anomaly.detect"].error
     assert runs["simulator.deliver"].finished_at is None  # not a scheduled job: untouched
+
+
+def test_data_jobs_run_one_at_a_time_and_release_memory_after_each(
+    lease_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released: list[str] = []
+    monkeypatch.setattr(scheduler, "release_freed_memory", lambda: released.append("x") or True)
+    running: set[str] = set()
+    overlaps: list[set[str]] = []
+    lock = threading.Lock()
+
+    def job(name: str, seconds: float) -> JobFunc:
+        def run() -> JobResult:
+            with lock:
+                running.add(name)
+                overlaps.append(set(running))
+            time.sleep(seconds)
+            with lock:
+                running.discard(name)
+            return JobResult()
+
+        return run
+
+    jobs = [
+        JobSpec("ingest", job("ingest", 0.6), 3600, "d", run_at_start=True, lane=DATA_LANE),
+        JobSpec("detect", job("detect", 0.6), 3600, "d", run_at_start=True, lane=DATA_LANE),
+        JobSpec("notify", job("notify", 0.3), 3600, "n", run_at_start=True),
+    ]
+    runner = LeasedScheduler(lease_db, jobs, renew_every_s=0.2)
+    runner.start()
+    deadline = time.time() + 10
+    while len(released) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    runner.stop()
+    with lease_db.session() as session:
+        done = {r.job_id for r in session.scalars(select(JobRun)) if r.status == "ok"}
+    assert done == {"ingest", "detect", "notify"}
+    # The two data jobs never ran together; the light job did not wait for them.
+    assert not any({"ingest", "detect"} <= seen for seen in overlaps)
+    assert any("notify" in seen and len(seen) > 1 for seen in overlaps)
+    assert released == ["x", "x"]  # once after each data job, not after the light one
+
+
+def test_period_sized_jobs_are_on_the_data_lane(lease_db: Database, tmp_path: Path) -> None:
+    from services.config import Settings
+    from services.jobs import standard_jobs
+
+    settings = Settings(
+        data_dir=tmp_path, database_url="sqlite://", drop_dir=tmp_path, simulator=False
+    )
+    lanes = {job.id: job.lane for job in standard_jobs(lease_db, settings)}
+    assert {name for name, lane in lanes.items() if lane == DATA_LANE} == {
+        "health.gaps", "health.drift", "anomaly.detect", "forecast.rollup", "ingest.replay",
+        "ingest.drop_folder",
+    }  # fmt: skip
