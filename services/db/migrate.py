@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from .engine import Database
 
@@ -28,7 +32,7 @@ def alembic_config(database: Database) -> Config:
 def upgrade_to_head(database: Database) -> None:
     """Bring the schema to the newest revision; safe when several processes start at once."""
     cfg = alembic_config(database)
-    with database.engine.connect() as conn:
+    with _sqlite_file_lock(database), database.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             # Session-level lock: two web workers starting together migrate one after the other.
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
@@ -41,6 +45,28 @@ def upgrade_to_head(database: Database) -> None:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 conn.commit()
+
+
+@contextmanager
+def _sqlite_file_lock(database: Database) -> Iterator[None]:
+    """Migrate a SQLite file one process at a time (PostgreSQL has its advisory lock).
+
+    Without it, processes starting together on a new file (the embedded app and a CLI
+    command, or several workers) collide half-way through the schema: "database is
+    locked" or "table already exists". The lock file sits next to the database.
+    """
+    parsed = make_url(database.url)
+    path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    lock_path = Path(path).with_name(Path(path).name + ".migrate-lock")
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def current_revision(database: Database) -> str | None:

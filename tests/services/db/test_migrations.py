@@ -78,3 +78,36 @@ def test_open_incident_twins_from_before_the_dedup_index_are_kept_apart(database
     assert second.dedup_key == f"heartbeat:x#dup{second.id}"
     assert closed.dedup_key == "heartbeat:x"
     db.dispose()
+
+
+MIGRATE_SCRIPT = """
+import sys, time
+from services.db import connect, upgrade_to_head
+db = connect(sys.argv[1])
+time.sleep(float(sys.argv[2]) - time.time())  # every process starts migrating together
+upgrade_to_head(db)
+db.dispose()
+"""
+
+
+def test_processes_starting_together_on_a_new_database_all_migrate_it(database_url: str) -> None:
+    # Web workers and the scheduler of a fresh deployment start at once: one migrates, the
+    # others wait for it and find nothing to do; none fails on a half-made schema.
+    import subprocess
+    import sys
+    import time
+
+    start = f"{time.time() + 3.0}"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIGRATE_SCRIPT, database_url, start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0, 0], "\n".join(outputs)
+    db = connect(database_url)
+    assert current_revision(db) == head_revision(db)
+    db.dispose()
