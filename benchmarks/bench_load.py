@@ -32,6 +32,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -335,6 +336,8 @@ def ingest_summary(database_url: str, feeder_log: Path) -> dict[str, Any]:
                     func.sum(IngestBatch.received),
                     func.sum(IngestBatch.accepted),
                     func.sum(IngestBatch.quarantined),
+                    func.sum(IngestBatch.duplicates),
+                    func.sum(IngestBatch.corrections),
                 ).where(IngestBatch.raw_format == "csv")
             ).one()
             runs = session.execute(
@@ -356,6 +359,9 @@ def ingest_summary(database_url: str, feeder_log: Path) -> dict[str, Any]:
         "received": int(batches[1] or 0),
         "accepted": int(batches[2] or 0),
         "quarantined": int(batches[3] or 0),
+        # A record delivered twice (the simulator's duplicate deliveries) is counted once.
+        "duplicates": int(batches[4] or 0),
+        "corrections": int(batches[5] or 0),
         "jobs": jobs,
     }
 
@@ -404,6 +410,14 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
         and logged.get("count") == 0
         and logged.get("http_5xx_lines") == 0,
         "worst_rss_slope_mb_per_min": worst,
+        "worst_rss_floor_slope_mb_per_min": max(
+            (
+                p["rss_floor_slope_mb_per_min"]
+                for name, p in report.get("processes", {}).items()
+                if name in slopes and p.get("rss_floor_slope_mb_per_min") is not None
+            ),
+            default=None,
+        ),
         "memory_stable_met": worst is not None and worst < TARGET_RSS_SLOPE_MB_PER_MIN,
     }
 
@@ -430,8 +444,14 @@ def print_report(report: dict[str, Any]) -> None:
     print("targets:", json.dumps(report["targets"]))
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # `kill` stops the run like Ctrl-C: servers, feeder and the run's database are cleaned up.
+    signal.signal(signal.SIGTERM, _interrupt)
     report = run(args)
     if args.out:
         args.out.write_text(json.dumps(report, indent=1, default=str))

@@ -171,6 +171,7 @@ class Sampler:
             rss = [r["rss"] / 2**20 for r in steady]
             minutes = [r["t"] / 60 for r in steady]
             slope = float(np.polyfit(minutes, rss, 1)[0]) if len(steady) >= 3 else None
+            floor_slope = _floor_slope(minutes, rss)
             cpu_s = [r["cpu_s"] for r in steady if r.get("cpu_s") is not None]
             out[name] = {
                 "samples": len(rows),
@@ -184,6 +185,11 @@ class Sampler:
                 "rss_last_mb": round(rows[-1]["rss"] / 2**20, 1),
                 "rss_max_mb": round(max(r["rss"] for r in rows) / 2**20, 1),
                 "rss_slope_mb_per_min": None if slope is None else round(slope, 3),
+                # A process that works in bursts (the scheduler: one period a minute) has a
+                # saw-tooth RSS; its lowest point per minute is what it keeps between jobs.
+                "rss_floor_slope_mb_per_min": (
+                    None if floor_slope is None else round(floor_slope, 3)
+                ),
             }
         return out
 
@@ -204,3 +210,15 @@ class Sampler:
         if not values:
             return {"mean": None, "max": None}
         return {"mean": round(float(np.mean(values)), 2), "max": round(max(values), 2)}
+
+
+def _floor_slope(minutes: list[float], rss: list[float]) -> float | None:
+    """Least-squares slope (MB/min) of the lowest RSS in each whole minute."""
+    floors: dict[int, float] = {}
+    for minute, value in zip(minutes, rss, strict=True):
+        key = int(minute)
+        floors[key] = min(value, floors.get(key, value))
+    if len(floors) < 3:
+        return None
+    keys = sorted(floors)
+    return float(np.polyfit(keys, [floors[k] for k in keys], 1)[0])

@@ -66,6 +66,7 @@ def test_bench_load_runs_on_embedded_sqlite(tmp_path):
     assert app["rss_max_mb"] > 50
     assert app["cpu_max_pct"] > 0
     assert app["rss_slope_mb_per_min"] is not None
+    assert app["rss_floor_slope_mb_per_min"] is not None
     assert report["loadavg"]["max"] is not None
 
     # The feeder's periods went through the drop folder into the database.
