@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from benchmarks import bench_load
+from benchmarks.load_procs import _floor_slope
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -66,7 +67,8 @@ def test_bench_load_runs_on_embedded_sqlite(tmp_path):
     assert app["rss_max_mb"] > 50
     assert app["cpu_max_pct"] > 0
     assert app["rss_slope_mb_per_min"] is not None
-    assert app["rss_floor_slope_mb_per_min"] is not None
+    # 12 s hold no three whole minutes: the floor slope is rightly not computed.
+    assert app["rss_floor_slope_mb_per_min"] is None
     assert report["loadavg"]["max"] is not None
 
     # The feeder's periods went through the drop folder into the database.
@@ -76,3 +78,16 @@ def test_bench_load_runs_on_embedded_sqlite(tmp_path):
     # Everything the run started is gone.
     left = psutil.Process().children(recursive=True)
     assert not [p for p in left if p.pid not in before and p.is_running()]
+
+
+def test_floor_slope_follows_the_lowest_point_of_a_saw_tooth() -> None:
+    # Ten minutes sampled every 5 s: a job lifts RSS by 150 MB for 20 s each minute while
+    # the floor between jobs rises 2 MB a minute. The floor slope sees the 2 MB, whatever
+    # the peaks do; a flat floor under the same peaks reads as flat.
+    minutes = [i * 5 / 60 for i in range(120)]
+    peaks = [150.0 if (i % 12) < 4 else 0.0 for i in range(120)]
+    rising = [300 + 2 * int(m) + p for m, p in zip(minutes, peaks, strict=True)]
+    flat = [300 + p for p in peaks]
+    assert _floor_slope(minutes, rising) == pytest.approx(2.0)
+    assert _floor_slope(minutes, flat) == pytest.approx(0.0, abs=1e-9)
+    assert _floor_slope(minutes[:24], rising[:24]) is None  # two minutes: no slope
