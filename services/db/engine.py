@@ -84,15 +84,20 @@ def connect(url: str, *, echo: bool = False) -> Database:
     )
 
 
-def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The database file a SQLite URL creates and owns; None for other databases, memory,
+    and URI filenames (`file:…?mode=ro&uri=true`, which name an existing file as is)."""
     parsed = make_url(url)
-    # A URI filename (`file:…?mode=ro&uri=true`) names an existing file: nothing to create.
-    if (
-        parsed.database
-        and parsed.database != ":memory:"
-        and not parsed.database.startswith("file:")
-    ):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    return None if name.startswith("file:") else Path(name)
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")

@@ -12,9 +12,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from .engine import Database
+from .engine import Database, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any constant works; it only has to be the same in every Beacon process.
@@ -55,12 +54,11 @@ def _sqlite_file_lock(database: Database) -> Iterator[None]:
     command, or several workers) collide half-way through the schema: "database is
     locked" or "table already exists". The lock file sits next to the database.
     """
-    parsed = make_url(database.url)
-    path = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
+    path = sqlite_file(database.url)
+    if path is None:
         yield
         return
-    lock_path = Path(path).with_name(Path(path).name + ".migrate-lock")
+    lock_path = path.with_name(path.name + ".migrate-lock")
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
