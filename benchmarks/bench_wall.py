@@ -126,34 +126,61 @@ def build_network(db: Any, *, cells: int, open_: int, history: int, seed: int = 
             started = now - timedelta(minutes=int(rng.integers(5, 30 * 24 * 60)))
             is_open = n < open_
             episodes.append(
-                {
-                    "element_id": int(rng.choice(element_ids)),
-                    "kpi_id": int(rng.choice(kpi_ids)),
-                    "related_kpis": [],
-                    "started_at": started,
-                    "peak_at": started,
-                    "ended_at": None if is_open and n % 3 else started + timedelta(hours=1),
-                    "last_evaluated_at": now,
-                    "observed": 90.0,
-                    "expected": 50.0,
-                    "band_low": 40.0,
-                    "band_high": 60.0,
-                    "score": 5.0,
-                    "confidence": float(rng.uniform(0.5, 0.99)),
-                    "severity": SEVERITIES[int(rng.integers(0, 4))],
-                    "severity_score": 1.0,
-                    "data_quality": {},
-                    "explanation": {"summary": "bench"},
-                    "detector": "seasonal_robust",
-                    "model_version": "bench",
-                    "status": ("acknowledged" if n % 4 == 0 else "open") if is_open else "resolved",
-                    "suppressed": is_open and n % 20 == 0,
-                    "revised": False,
-                    "created_at": started,
-                }
+                episode_row(
+                    rng,
+                    element_ids=element_ids,
+                    kpi_ids=kpi_ids,
+                    started=started,
+                    now=now,
+                    ended_at=None if is_open and n % 3 else started + timedelta(hours=1),
+                    status=("acknowledged" if n % 4 == 0 else "open") if is_open else "resolved",
+                    suppressed=is_open and n % 20 == 0,
+                    label="bench",
+                )
             )
         for start in range(0, len(episodes), 5000):
             session.execute(insert(Anomaly), episodes[start : start + 5000])
+
+
+def episode_row(
+    rng: np.random.Generator,
+    *,
+    element_ids: list[int],
+    kpi_ids: list[int],
+    started: datetime,
+    now: datetime,
+    ended_at: datetime | None,
+    status: str,
+    suppressed: bool,
+    label: str,
+) -> dict[str, Any]:
+    """One stored episode on a random element and KPI, with plausible figures (also used by
+    the load test's seed). Draws element, KPI, confidence and severity from `rng`, in order."""
+    return {
+        "element_id": int(rng.choice(element_ids)),
+        "kpi_id": int(rng.choice(kpi_ids)),
+        "related_kpis": [],
+        "started_at": started,
+        "peak_at": started,
+        "ended_at": ended_at,
+        "last_evaluated_at": now,
+        "observed": 90.0,
+        "expected": 50.0,
+        "band_low": 40.0,
+        "band_high": 60.0,
+        "score": 5.0,
+        "confidence": float(rng.uniform(0.5, 0.99)),
+        "severity": SEVERITIES[int(rng.integers(0, len(SEVERITIES)))],
+        "severity_score": 1.0,
+        "data_quality": {},
+        "explanation": {"summary": f"{label} episode"},
+        "detector": "seasonal_robust",
+        "model_version": label,
+        "status": status,
+        "suppressed": suppressed,
+        "revised": False,
+        "created_at": started,
+    }
 
 
 def naive_snapshot(session: Any, *, limit: int = wall.FEED_LIMIT, now: datetime) -> Any:

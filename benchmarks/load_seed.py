@@ -21,8 +21,8 @@ import psycopg
 from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 
+from benchmarks.bench_wall import episode_row
 from services import auth
-from services.anomaly.severity import SEVERITIES
 from services.audit import SYSTEM
 from services.config import Settings, ensure_secret_key, load_settings
 from services.db import Database, connect, upgrade_to_head
@@ -146,31 +146,17 @@ def _episodes(db: Database, count: int, seed_value: int) -> int:
         for n in range(count):
             started = now - timedelta(minutes=int(rng.integers(5, 24 * 60)))
             rows.append(
-                {
-                    "element_id": int(rng.choice(element_ids)),
-                    "kpi_id": int(rng.choice(kpi_ids)),
-                    "related_kpis": [],
-                    "started_at": started,
-                    "peak_at": started,
-                    "ended_at": None,
-                    "last_evaluated_at": now,
-                    "observed": 90.0,
-                    "expected": 50.0,
-                    "band_low": 40.0,
-                    "band_high": 60.0,
-                    "score": 5.0,
-                    "confidence": float(rng.uniform(0.5, 0.99)),
-                    "severity": SEVERITIES[int(rng.integers(0, len(SEVERITIES)))],
-                    "severity_score": 1.0,
-                    "data_quality": {},
-                    "explanation": {"summary": "load test episode"},
-                    "detector": "seasonal_robust",
-                    "model_version": "load-test",
-                    "status": "acknowledged" if n % 4 == 0 else "open",
-                    "suppressed": n % 20 == 0,
-                    "revised": False,
-                    "created_at": started,
-                }
+                episode_row(
+                    rng,
+                    element_ids=element_ids,
+                    kpi_ids=kpi_ids,
+                    started=started,
+                    now=now,
+                    ended_at=None,
+                    status="acknowledged" if n % 4 == 0 else "open",
+                    suppressed=n % 20 == 0,
+                    label="load-test",
+                )
             )
         for start in range(0, len(rows), 5000):
             session.execute(insert(Anomaly), rows[start : start + 5000])
