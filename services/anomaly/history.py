@@ -184,12 +184,55 @@ def _empty(kpi_id: int, rows: int = 0) -> KpiHistory:
 # --- In-memory lag window between scheduler runs -------------------------------------------
 
 
-@dataclass
 class _KpiWindow:
-    """One KPI's cached columns: values (element_id x period_end) and which columns were read."""
+    """One KPI's cached columns in one preallocated block: element rows x `width` slots.
 
-    matrix: pd.DataFrame
-    loaded: set[pd.Timestamp]
+    The block is allocated at full width on the KPI's first load, even while little history
+    exists, and columns then move through its slots in place. So a scheduler reaches its
+    steady memory at its first detection run instead of growing for weeks while the lag
+    window fills (one column per period, up to the 28-day lag), and a run allocates only
+    its transient view, which is freed and trimmed after the job.
+    """
+
+    def __init__(self, elements: pd.Index, width: int) -> None:
+        self.elements = pd.Index(elements, dtype=np.int64, name="element_id")
+        self.values = np.full((len(self.elements), width), np.nan)
+        self.slots: dict[pd.Timestamp, int] = {}  # period -> column of `values`
+
+    @property
+    def loaded(self) -> set[pd.Timestamp]:
+        """The periods held (a period read with no values is held as a column of NaN)."""
+        return set(self.slots)
+
+    def drop(self, periods: Iterable[pd.Timestamp]) -> None:
+        for period in periods:
+            self.slots.pop(period, None)
+
+    def include(self, elements: pd.Index) -> None:
+        """Add rows for elements not held yet (one with no value in the window until now)."""
+        extra = pd.Index(elements).difference(self.elements)
+        if extra.empty:
+            return
+        grown = self.elements.append(extra).sort_values()
+        values = np.full((len(grown), self.values.shape[1]), np.nan)
+        values[grown.get_indexer(self.elements)] = self.values
+        self.elements = pd.Index(grown, dtype=np.int64, name="element_id")
+        self.values = values
+
+    def column(self, period: pd.Timestamp) -> np.ndarray:
+        return self.values[:, self.slots[period]]
+
+    def store(self, period: pd.Timestamp, column: np.ndarray) -> None:
+        """Hold `column` (one value per element row) for `period`, in a free slot."""
+        slot = self.slots.get(period)
+        if slot is None:
+            used = set(self.slots.values())
+            slot = next(s for s in range(self.values.shape[1]) if s not in used)
+            self.slots[period] = slot
+        self.values[:, slot] = column
+
+    def keep_only(self, periods: set[pd.Timestamp]) -> None:
+        self.drop([p for p in self.slots if p not in periods])
 
 
 class LagCache:
@@ -281,10 +324,7 @@ class LagCache:
         ).all()
         stale.update(_stamp(period) for _kpi, period in marks)
         for window in self.kpis.values():
-            drop = window.loaded & stale
-            if drop:
-                window.loaded -= drop
-                window.matrix = window.matrix.drop(columns=list(drop), errors="ignore")
+            window.drop(window.loaded & stale)
         self.counts = snapshot
 
     def load(
@@ -306,21 +346,21 @@ class LagCache:
         keep = set(
             pd.DatetimeIndex(pd.to_datetime(needed_periods([following], lag_list, step), utc=True))
         )
+        width = len(lag_list) + 1  # the next period and its lags
         window = self.kpis.get(kpi_id)
         if window is None:
             # Nothing cached for this KPI: the cold load, whose columns then seed the cache.
             self.cold_loads += 1
             cold = load_lags(session, kpi_id=kpi_id, targets=targets, lags=lag_list, step=step)
             self.columns_read += len(needed)
-            matrix = cold.matrix
-            self.kpis[kpi_id] = _KpiWindow(
-                matrix=matrix.loc[:, [c for c in matrix.columns if c in keep]].copy(),
-                loaded=set(needed) & keep,
-            )
+            window = _KpiWindow(cold.matrix.index, width)
+            for period in (p for p in needed if p in keep):
+                window.store(period, _column(cold.matrix, period, window.elements))
+            self.kpis[kpi_id] = window
             return cold
         # The targets are always read: their row details (meta) come from the database.
         target_set = set(target_index)
-        missing = [p for p in needed if p not in window.loaded or p in target_set]
+        missing = [p for p in needed if p not in window.slots or p in target_set]
         frame = pd.DataFrame(columns=["element_id", "period_end", "value", *META_COLUMNS[2:]])
         if missing:
             if len(missing) <= MAX_IN_LIST:
@@ -335,25 +375,37 @@ class LagCache:
                     frame = frame[frame["period_end"].isin(pd.DatetimeIndex(missing))]
         self.columns_read += len(missing)
         fresh = _shape(kpi_id, frame, targets)
-        matrix = window.matrix.drop(columns=missing, errors="ignore")
-        if not fresh.matrix.empty:
-            matrix = pd.concat([matrix, fresh.matrix], axis=1) if not matrix.empty else fresh.matrix
-        window.matrix = matrix
-        window.loaded |= set(missing)
-        # Keep only what the next period needs (the bounded lag window).
-        wanted = set(needed)
-        view = matrix.loc[:, [c for c in matrix.columns if c in wanted]]
+        window.include(fresh.matrix.index)
+        read = set(missing)
+        view = pd.DataFrame(
+            np.column_stack(
+                [
+                    _column(fresh.matrix, p, window.elements) if p in read else window.column(p)
+                    for p in needed
+                ]
+            ),
+            index=window.elements,
+            columns=pd.DatetimeIndex(needed, name="period_end"),
+        )
+        # Keep only what the next period needs (the bounded lag window), in place.
+        window.keep_only(keep)
+        for period in (p for p in missing if p in keep):
+            window.store(period, view[period].to_numpy())
         # The shape a cold load gives: only elements and periods with a value, sorted.
         view = view.dropna(axis=0, how="all").dropna(axis=1, how="all")
-        view = view.sort_index().sort_index(axis=1)
-        window.loaded &= keep
-        window.matrix = matrix.loc[:, [c for c in matrix.columns if c in keep]]
         if view.empty:
             return KpiHistory(kpi_id, pd.DataFrame(dtype=float), fresh.meta, len(frame))
         return KpiHistory(kpi_id=kpi_id, matrix=view, meta=fresh.meta, rows_read=len(frame))
 
     def forget(self, kpi_id: int) -> None:
         self.kpis.pop(kpi_id, None)
+
+
+def _column(matrix: pd.DataFrame, period: pd.Timestamp, elements: pd.Index) -> np.ndarray:
+    """One period of a (element x period) matrix on the given element rows (NaN if absent)."""
+    if period not in matrix.columns:
+        return np.full(len(elements), np.nan)
+    return matrix[period].reindex(elements).to_numpy(dtype=np.float64)
 
 
 def _stamp(moment: datetime) -> pd.Timestamp:

@@ -243,3 +243,32 @@ def test_a_failing_run_never_leaves_the_cache_locked(
     assert cache.lock.acquire(blocking=False)
     cache.lock.release()
     assert run.failures == []
+
+
+def test_the_window_is_one_block_allocated_at_full_width_and_reused(db: Database) -> None:
+    """Memory: the first load allocates the whole lag window; later runs write into it."""
+    start = END - STEP * 10
+    everything = series(periods=PERIODS)
+    ingest(db, everything[everything["period_end"] <= start], at=start + timedelta(minutes=10))
+    cache = history.LagCache()
+    assert_same(db, cache, [start])
+    assert all(w.values.shape[1] == len(LAGS) + 1 for w in cache.kpis.values())
+    # The two KPIs with telemetry: a row per cell, every slot allocated from the start.
+    blocks = {k: w.values for k, w in cache.kpis.items() if len(w.elements)}
+    assert [b.shape for b in blocks.values()] == [(len(CELLS), len(LAGS) + 1)] * 2
+    period = start
+    for _ in range(5):
+        period += STEP
+        ingest(
+            db, everything[everything["period_end"] == period], at=period + timedelta(minutes=10)
+        )
+        assert_same(db, cache, [period])
+        assert all(cache.kpis[k].values is block for k, block in blocks.items())
+    # The matrices themselves, not only the verdicts, are the cold load's.
+    with db.session() as session:
+        cache.sync(session, step=STEP, lags=LAGS, since=period - STEP * max(LAGS))
+        for kpi_id in blocks:
+            cached = cache.load(session, kpi_id=kpi_id, targets=[period], lags=LAGS, step=STEP)
+            cold = history.load_lags(session, kpi_id=kpi_id, targets=[period], lags=LAGS, step=STEP)
+            pd.testing.assert_frame_equal(cached.matrix, cold.matrix)
+            pd.testing.assert_frame_equal(cached.meta, cold.meta)
