@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint audit-deps install install-test browser clean
+.PHONY: run test lint audit-deps audit-deps-newest install install-test browser clean
 
 run: install
 	$(BIN)/python app.py
@@ -20,6 +20,10 @@ test: install-test browser
 audit-deps: install-test
 	$(BIN)/pip-audit --strict --progress-spinner off
 
+# Where PyPI serves only project-level JSON: advisories for what is at its newest release.
+audit-deps-newest: install-test
+	$(BIN)/python tools/audit_deps.py
+
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -28,9 +32,10 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
+# setuptools is upgraded with pip: dash imports it at run time, and a new venv's is old.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
