@@ -324,7 +324,7 @@ class LagCache:
         ).all()
         stale.update(_stamp(period) for _kpi, period in marks)
         for window in self.kpis.values():
-            window.drop(window.loaded & stale)
+            window.drop(stale)  # periods it does not hold are passed over
         self.counts = snapshot
 
     def load(
